@@ -1,0 +1,178 @@
+"""UDP echo client with asyncio: send one datagram, wait for its echo.
+
+Shows asyncio's datagram API (a DatagramProtocol and
+loop.create_datagram_endpoint) on a socket this program creates and
+configures itself, so buffer sizes are set before any traffic. Every wait is
+bounded: with no echo within --timeout the datagram is sent again, up to
+--retries times, each wait twice as long as the one before (at most eight
+times --timeout); a refused port ends the wait at once.
+
+Start an echo server, then:
+
+    python examples/udp_client_asyncio.py
+    python examples/udp_client_asyncio.py --port 9999 -v "Hi there"
+
+Exit status: 0 echo received, 1 network failure, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import socket
+import sys
+from typing import Any
+
+import net
+
+log = logging.getLogger("udp_client")
+
+MAX_PAYLOAD = 65_507  # 65,535 less the IPv4 (20) and UDP (8) headers
+MAX_BACKOFF = 8  # the longest wait, in multiples of --timeout
+
+
+class EchoClientProtocol(asyncio.DatagramProtocol):
+    """Settles self.reply with the echo, or with the first socket error."""
+
+    def __init__(self, message: bytes) -> None:
+        self.message = message
+        self.reply: asyncio.Future[bytes] = (
+            asyncio.get_running_loop().create_future()
+        )
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        if data == self.message and not self.reply.done():
+            self.reply.set_result(data)
+        else:  # a duplicate echo, or not an echo of our message at all
+            peer = net.format_address(addr)
+            log.info("ignored %d bytes from %s", len(data), peer)
+
+    def error_received(self, exc: Exception) -> None:
+        # On a connected socket an ICMP "port unreachable" arrives here as
+        # ConnectionRefusedError: nobody is listening, so stop waiting.
+        if not self.reply.done():
+            self.reply.set_exception(exc)
+
+
+def open_socket(
+    host: str, port: int, recv: int | None, send: int | None
+) -> socket.socket:
+    """Return a UDP socket connected to host:port, buffers already set."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_DGRAM
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        net.set_buffer_sizes(sock, recv, send)
+        sock.connect(address)  # only this peer's datagrams get through
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def echo(
+    sock: socket.socket, message: bytes, timeout: float, retries: int
+) -> tuple[int, float]:
+    """Send until the echo comes back; return (attempts, seconds taken)."""
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.create_datagram_endpoint(
+        lambda: EchoClientProtocol(message), sock=sock
+    )
+    start = loop.time()
+    try:
+        for attempt in range(1, retries + 2):
+            net.send_datagram(transport, sock, message)
+            wait = timeout * min(2 ** (attempt - 1), MAX_BACKOFF)
+            done, _ = await asyncio.wait([protocol.reply], timeout=wait)
+            if done:
+                protocol.reply.result()  # raises the socket error, if any
+                return attempt, loop.time() - start
+            log.info("attempt %d: no echo within %.3g s", attempt, wait)
+        seconds = loop.time() - start
+        raise TimeoutError(
+            f"no echo after {plural(attempt, 'attempt')} in {seconds:.1f} s"
+        )
+    finally:
+        transport.close()
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def shorten(data: bytes, limit: int = 60) -> str:
+    """repr() of data, cut to about limit characters."""
+    text = repr(data)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def fail(message: str) -> int:
+    """Report a network failure on stderr; return exit status 1."""
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("message", nargs="?", default="Hello, datagram!")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8888)
+    parser.add_argument("--timeout", type=float, default=1.0, metavar="S")
+    parser.add_argument("--retries", type=int, default=3, metavar="N")
+    parser.add_argument("--recv-bufsize", type=int, metavar="BYTES")
+    parser.add_argument("--send-bufsize", type=int, metavar="BYTES")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    args.data = args.message.encode()
+    if not 1 <= args.port <= 65535:
+        parser.error("--port must be from 1 to 65535")
+    if not args.timeout > 0:  # also rejects nan
+        parser.error("--timeout must be more than 0")
+    if args.retries < 0:
+        parser.error("--retries must be 0 or more")
+    for size in (args.recv_bufsize, args.send_bufsize):
+        if size is not None and size <= 0:
+            parser.error("buffer sizes must be more than 0")
+    if len(args.data) > MAX_PAYLOAD:
+        parser.error(f"message is {len(args.data)} bytes, over {MAX_PAYLOAD}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(name)s: %(message)s",
+    )
+    peer = net.format_address((args.host, args.port))
+    try:
+        sock = open_socket(
+            args.host, args.port, args.recv_bufsize, args.send_bufsize
+        )
+        peer = net.format_address(sock.getpeername())
+        log.info("%s", net.describe(sock))
+        attempts, seconds = asyncio.run(
+            echo(sock, args.data, args.timeout, args.retries)
+        )
+    except socket.gaierror as exc:
+        return fail(f"cannot resolve {args.host}: {exc.strerror}")
+    except ConnectionRefusedError:
+        return fail(f"nothing is listening at {peer}")
+    except OSError as exc:  # TimeoutError, unreachable, too big, ...
+        return fail(f"{peer}: {exc.strerror or exc}")
+    shown = shorten(args.data)
+    print(f"sent {len(args.data)} bytes to {peer}: {shown}")
+    print(
+        f"received {len(args.data)} bytes from {peer} "
+        f"in {seconds * 1000:.1f} ms ({plural(attempts, 'attempt')}): {shown}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""What the tests share: run examples as their pages show, with real peers.
+
+Examples run as subprocesses from the repository root, the way a reader
+runs them (`python examples/NAME.py ...`). Servers start on port 0 and are
+found through their "listening on" line; nothing sleeps to wait.
+"""
+
+from __future__ import annotations
+
+import re
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENT = "examples/udp_client_asyncio.py"
+SERVER = "examples/udp_echo_server_asyncio.py"
+TIMEOUT = 30.0  # seconds: the most any one subprocess may take
+LISTENING = re.compile(r"listening on \[?([^\]]+)\]?:(\d+)")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-output",
+        action="store_true",
+        help="rewrite docs/output/*.console from what the examples print",
+    )
+
+
+def run(
+    script: str,
+    *args: str,
+    cwd: Path = ROOT,
+    timeout: float = TIMEOUT,
+    python: tuple[str, ...] = (sys.executable,),
+    merge: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """Run an example to its end; merge=True sends stderr into stdout."""
+    return subprocess.run(
+        [*python, script, *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge else subprocess.PIPE,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def read_line(stream: IO[str], timeout: float = TIMEOUT) -> str:
+    """Read one line from a pipe, waiting at most timeout seconds."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            raise TimeoutError(f"no line within {timeout} s")
+    return stream.readline()
+
+
+@dataclass
+class Server:
+    """A running example server and the address it printed."""
+
+    proc: subprocess.Popen[str]
+    host: str
+    port: int
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    def stop(self, signum: int = signal.SIGINT) -> tuple[int, str, str]:
+        """Signal the server; return (exit status, rest of stdout, stderr)."""
+        self.proc.send_signal(signum)
+        out, err = self.proc.communicate(timeout=TIMEOUT)
+        return self.proc.returncode, out, err
+
+
+@contextmanager
+def start_server(
+    *args: str,
+    script: str = SERVER,
+    cwd: Path = ROOT,
+    python: tuple[str, ...] = (sys.executable,),
+) -> Iterator[Server]:
+    """Start a server on a free port (unless args name one); stop it after."""
+    proc = subprocess.Popen(
+        [*python, script, "--port", "0", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = read_line(proc.stdout)
+        found = LISTENING.match(line)
+        assert found, f"expected 'listening on', got {line!r}"
+        yield Server(proc, found[1], int(found[2]))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=TIMEOUT)
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    """The example echo server, on 127.0.0.1 and a free port."""
+    with start_server() as running:
+        yield running
+
+
+def udp_socket(host: str = "127.0.0.1") -> socket.socket:
+    """A UDP socket bound to a free port, with a bounded receive wait."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.bind((host, 0))
+    sock.settimeout(TIMEOUT)
+    return sock
+
+
+@pytest.fixture
+def peer() -> Iterator[socket.socket]:
+    """A UDP socket the test drives by hand: it answers only when told."""
+    with udp_socket() as sock:
+        yield sock
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A UDP port on 127.0.0.1 that nothing listens on (freed just now)."""
+    with udp_socket() as sock:
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def udp_port_of(pid: int) -> int:
+    """The local port of the UDP socket process pid holds (Linux /proc)."""
+    inodes = {
+        link.readlink().name.strip("socket:[]")
+        for link in Path(f"/proc/{pid}/fd").iterdir()
+        if link.readlink().name.startswith("socket:")
+    }
+    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[9] in inodes:
+            return int(fields[1].split(":")[1], 16)
+    raise LookupError(f"process {pid} has no UDP socket")
+
+
+@pytest.fixture
+def socat_server() -> Iterator[int]:
+    """A third-party echo server (socat) on 127.0.0.1; yields its port."""
+    proc = subprocess.Popen(
+        ["socat", "-d", "-d", "UDP4-RECVFROM:0,bind=127.0.0.1,fork", "PIPE"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        # socat prints this once bound, but shows port 0: ask /proc.
+        assert "receiving on" in read_line(proc.stderr)
+        yield udp_port_of(proc.pid)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=TIMEOUT)
