@@ -102,7 +102,7 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def shorten(data: bytes, limit: int = 60) -> str:
+def shorten(data: bytes, limit: int = 40) -> str:
     """repr() of data, cut to about limit characters."""
     text = repr(data)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -168,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     shown = shorten(args.data)
     print(f"sent {len(args.data)} bytes to {peer}: {shown}")
     print(
-        f"received {len(args.data)} bytes from {peer} "
-        f"in {seconds * 1000:.1f} ms ({plural(attempts, 'attempt')}): {shown}"
+        f"received {len(args.data)} bytes in {seconds * 1000:.1f} ms "
+        f"({plural(attempts, 'attempt')}): {shown}"
     )
     return 0
 

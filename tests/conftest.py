@@ -37,16 +37,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def run(
-    script: str,
-    *args: str,
+    *argv: str,
     cwd: Path = ROOT,
     timeout: float = TIMEOUT,
     python: tuple[str, ...] = (sys.executable,),
     merge: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """Run an example to its end; merge=True sends stderr into stdout."""
+    """Run `python *argv` (an example, or -m tool) to its end.
+
+    merge=True sends stderr into stdout, as a terminal shows them.
+    """
     return subprocess.run(
-        [*python, script, *args],
+        [*python, *argv],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT if merge else subprocess.PIPE,

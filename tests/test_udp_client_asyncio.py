@@ -14,7 +14,7 @@ from conftest import CLIENT, ROOT, TIMEOUT, Server, run, udp_socket
 
 ECHOED = re.compile(
     r"sent (\d+) bytes to 127\.0\.0\.1:(\d+): (.*)\n"
-    r"received \1 bytes from 127\.0\.0\.1:\2 in [\d.]+ ms "
+    r"received \1 bytes in [\d.]+ ms "
     r"\((\d+) attempts?\): \3\n"
 )
 
@@ -60,7 +60,7 @@ def test_message_from_the_command_line(server: Server) -> None:
         (0, "b''"),
         (
             65_507,
-            "b'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...",
+            "b'" + "x" * 35 + "...",  # cut at 40 characters,
         ),
     ],
 )

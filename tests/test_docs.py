@@ -1,0 +1,105 @@
+"""The site: it builds strictly, and its pages show what the code prints.
+
+Output blocks on the pages are docs/output/*.console files, embedded with
+pymdownx.snippets. Each holds `$ command` lines and what followed them in a
+terminal; this test runs those commands against a real server and compares,
+allowing only for what varies between runs: the port (8888 on the page, a
+free one here) and timings. `pytest --update-output` rewrites the files.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, TIMEOUT, run, start_server
+
+OUTPUT = ROOT / "docs" / "output"
+TIMING = re.compile(r"\d+\.\d+ ms")
+# (server, client) pairs whose transcripts are replayed together
+PAIRS = [("udp_echo_server_asyncio", "udp_client_asyncio")]
+
+
+def transcript(name: str) -> list[str]:
+    """The commands of a transcript, in order."""
+    text = (OUTPUT / f"{name}.console").read_text()
+    return [line[2:] for line in text.splitlines() if line.startswith("$ ")]
+
+
+def replay(commands: list[str], port: int) -> str:
+    """Run commands as a terminal would; return the terminal's text."""
+    shown, status = [], 0
+    for command in commands:
+        shown.append(f"$ {command}")
+        if command == "echo $?":
+            shown.append(str(status))
+            continue
+        python, script, *args = shlex.split(command)
+        assert python == "python", command
+        if "--port" not in args:
+            args += ["--port", str(port)]
+        result = run(script, *args, merge=True)
+        status = result.returncode
+        shown += result.stdout.replace(f":{port}", ":8888").splitlines()
+    return "\n".join(shown) + "\n"
+
+
+def check(name: str, actual: str, update: bool) -> None:
+    path = OUTPUT / f"{name}.console"
+    if update:
+        path.write_text(actual)
+    expected = path.read_text()
+    assert TIMING.sub("N ms", actual) == TIMING.sub("N ms", expected)
+
+
+@pytest.mark.parametrize(("server_name", "client_name"), PAIRS)
+def test_output_blocks_are_what_the_examples_print(
+    server_name: str,
+    client_name: str,
+    closed_port: int,
+    request: pytest.FixtureRequest,
+) -> None:
+    update = bool(request.config.getoption("--update-output"))
+    [command] = transcript(server_name)
+    python, script, *args = shlex.split(command)
+    assert python == "python", command
+    with start_server(*args, script=script) as server:
+        client = replay(transcript(client_name), server.port)
+        _, rest, _ = server.stop()  # Ctrl+C in the server's terminal
+    shown = f"$ {command}\nlistening on {server.host}:8888\n^C\n{rest}"
+    check(server_name, shown, update)
+    check(client_name, client, update)
+    errors = replay(transcript(f"{client_name}_errors"), closed_port)
+    check(f"{client_name}_errors", errors, update)
+
+
+def test_site_builds_strictly(tmp_path: Path) -> None:
+    result = run(
+        "-m",
+        "mkdocs",
+        "build",
+        "--strict",
+        "--site-dir",
+        str(tmp_path),
+        timeout=TIMEOUT * 4,
+    )
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "udp_client_asyncio" / "index.html").read_text()
+    assert "create_datagram_endpoint" in page  # the example is embedded
+
+
+def test_every_example_has_a_page_and_a_test() -> None:
+    pages = "".join(p.read_text() for p in (ROOT / "docs").glob("*.md"))
+    for example in sorted((ROOT / "examples").glob("*.py")):
+        assert f'--8<-- "examples/{example.name}"' in pages, example.name
+        assert (ROOT / "tests" / f"test_{example.name}").is_file()
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    command = ci[-1]
+    assert command.endswith("python -m pytest")
+    assert f"\n{command}\n" in readme
