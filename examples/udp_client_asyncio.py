@@ -28,7 +28,7 @@ import net
 
 log = logging.getLogger("udp_client")
 
-MAX_PAYLOAD = 65_507  # 65,535 less the IPv4 (20) and UDP (8) headers
+MAX_PAYLOAD = 65_507  # 65,535 less 20 bytes of IPv4 and 8 of UDP header
 MAX_BACKOFF = 8  # the longest wait, in multiples of --timeout
 
 
@@ -42,6 +42,7 @@ class EchoClientProtocol(asyncio.DatagramProtocol):
         )
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
+        # Only the first exact echo is the answer. (1)
         if data == self.message and not self.reply.done():
             self.reply.set_result(data)
         else:  # a duplicate echo, or not an echo of our message at all
@@ -65,7 +66,7 @@ def open_socket(
     sock = socket.socket(family, kind, proto)
     try:
         net.set_buffer_sizes(sock, recv, send)
-        sock.connect(address)  # only this peer's datagrams get through
+        sock.connect(address)  # sends nothing; fixes the peer (2)
     except OSError:
         sock.close()
         raise
@@ -78,13 +79,15 @@ async def echo(
     """Send until the echo comes back; return (attempts, seconds taken)."""
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.create_datagram_endpoint(
-        lambda: EchoClientProtocol(message), sock=sock
+        lambda: EchoClientProtocol(message),
+        sock=sock,  # our socket (3)
     )
     start = loop.time()
     try:
         for attempt in range(1, retries + 2):
             net.send_datagram(transport, sock, message)
             wait = timeout * min(2 ** (attempt - 1), MAX_BACKOFF)
+            # wait(), unlike wait_for(), leaves the future alone. (4)
             done, _ = await asyncio.wait([protocol.reply], timeout=wait)
             if done:
                 protocol.reply.result()  # raises the socket error, if any

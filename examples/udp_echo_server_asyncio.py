@@ -39,6 +39,7 @@ class EchoServerProtocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         peer = net.format_address(addr)
+        # The reply goes to exactly the address the datagram came from. (1)
         try:
             net.send_datagram(self.transport, self.sock, data, addr)
         except OSError as exc:  # the socket's send buffer is full, ...
@@ -72,7 +73,7 @@ def open_socket(
             log.warning("SO_REUSEPORT is not available here")
         # No SO_REUSEADDR: on UDP it would let another process bind this
         # port too and take a share of its datagrams.
-        sock.bind(address)
+        sock.bind(address)  # after every option is set (2)
     except OSError:
         sock.close()
         raise
@@ -84,10 +85,11 @@ async def serve(sock: socket.socket) -> EchoServerProtocol:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, stop.set)  # before "listening" (3)
     transport, protocol = await loop.create_datagram_endpoint(
         lambda: EchoServerProtocol(sock), sock=sock
     )
+    # Flushed at once: whoever started the server may be waiting for it. (4)
     print(f"listening on {net.format_address(sock.getsockname())}", flush=True)
     try:
         await stop.wait()

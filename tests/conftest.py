@@ -26,6 +26,7 @@ CLIENT = "examples/udp_client_asyncio.py"
 SERVER = "examples/udp_echo_server_asyncio.py"
 TIMEOUT = 30.0  # seconds: the most any one subprocess may take
 LISTENING = re.compile(r"listening on \[?([^\]]+)\]?:(\d+)")
+SCREENSHOTS = pytest.StashKey[Path]()  # set by tests/test_browser.py
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -34,6 +35,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="rewrite docs/output/*.console from what the examples print",
     )
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    folder = config.stash.get(SCREENSHOTS, None)
+    if folder is not None:
+        terminalreporter.write_line(f"screenshots of every page: {folder}")
 
 
 def run(

@@ -1,0 +1,227 @@
+"""The site as a reader sees it: headless Chromium, offline, via Playwright.
+
+The test builds the site, serves it on 127.0.0.1 and drives Debian's
+Chromium (/usr/bin/chromium; Playwright cannot download a browser here).
+Every request to any other host is aborted and reported as a failure. A
+screenshot of every page lands in the run's temporary folder; the run's
+summary names it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from threading import Thread
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import ROOT, SCREENSHOTS, TIMEOUT, run
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Locator,
+    Page,
+    Response,
+    Route,
+    sync_playwright,
+)
+from test_site import EXAMPLES, NAV
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+RECIPES = [f"{name}.md" for name in EXAMPLES]
+# Distinctive words from each recipe's code that search must find.
+TERMS = {
+    "udp_client_asyncio.md": "create_datagram_endpoint",
+    "udp_echo_server_asyncio.md": "add_signal_handler",
+}
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The built site, served on 127.0.0.1; yields its base URL."""
+    out = tmp_path_factory.mktemp("site")
+    build = run("-m", "mkdocs", "build", "--site-dir", str(out))
+    assert build.returncode == 0, build.stderr
+    handler = partial(QuietHandler, directory=str(out))
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        Thread(target=server.serve_forever, daemon=True).start()
+        yield f"http://127.0.0.1:{server.server_port}/"
+        server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=FLAGS, timeout=TIMEOUT * 1000
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Path:
+    folder = tmp_path_factory.mktemp("screenshots")
+    request.config.stash[SCREENSHOTS] = folder
+    return folder
+
+
+@pytest.fixture
+def problems() -> list[str]:
+    """What went wrong on the page: errors, failures, foreign requests."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, problems: list[str]) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+
+    def local_only(route: Route) -> None:
+        url = route.request.url
+        if urlsplit(url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            problems.append(f"request to another host: {url}")
+            route.abort()
+
+    context.route("**/*", local_only)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            problems.append(f"console: {message.text}")
+
+    def on_response(response: Response) -> None:
+        if response.status >= 400:
+            problems.append(f"{response.status}: {response.url}")
+
+    page.on("console", on_console)
+    page.on("response", on_response)
+    page.on("pageerror", lambda e: problems.append(f"script error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
+    yield page
+    context.close()
+
+
+def shown_code(block: Locator) -> str:
+    """The text of a code block without its annotations' bodies."""
+    return str(
+        block.locator("pre > code").evaluate(
+            """code => {
+                const copy = code.cloneNode(true);
+                copy.querySelectorAll(".md-annotation").forEach(
+                    a => a.remove());
+                return copy.textContent;
+            }"""
+        )
+    )
+
+
+def url_of(site: str, page: str) -> str:
+    return site if page == "index.md" else f"{site}{page[:-3]}/"
+
+
+@pytest.mark.parametrize("name", NAV)
+def test_page_loads_offline_without_errors(
+    page: Page,
+    site: str,
+    name: str,
+    problems: list[str],
+    screenshots: Path,
+) -> None:
+    page.goto(url_of(site, name), wait_until="networkidle")
+    assert page.locator("h1").count() == 1
+    page.screenshot(
+        path=screenshots / f"{name[:-3]}.png",
+        full_page=True,
+        animations="disabled",
+    )
+    assert problems == []
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_code_blocks_are_the_files_and_copy_them(
+    page: Page, site: str, name: str
+) -> None:
+    page.goto(url_of(site, name))
+    blocks = page.locator(".highlight:has(.filename)")
+    assert blocks.count() >= 2  # the example and its counterpart
+    first = blocks.first.locator(".filename").text_content()
+    assert first == f"examples/{name[:-3]}.py"  # the page's own comes first
+    for i in range(blocks.count()):
+        block = blocks.nth(i)
+        path = block.locator(".filename").text_content() or ""
+        # The page shows the annotation marker "(1)" as a button: the text
+        # a reader sees and copies is the file without the markers.
+        expected = re.sub(
+            r"\(\d+\)$", "", (ROOT / path).read_text(), flags=re.M
+        )
+        assert shown_code(block) == expected
+        tab = page.locator(".tabbed-labels > label").filter(
+            has_text=re.compile("Client" if "client" in path else "Server")
+        )
+        tab.first.click()  # a copy button in a hidden tab cannot be clicked
+        block.hover()
+        block.locator("button[data-md-type=copy]").click()
+        copied = page.evaluate("navigator.clipboard.readText()")
+        assert copied.rstrip("\n") == expected.rstrip("\n"), path
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_tabs_switch(page: Page, site: str, name: str) -> None:
+    page.goto(url_of(site, name))
+    sets = page.locator(".tabbed-set")
+    assert sets.count() >= 2  # terminals, code
+    for i in range(sets.count()):
+        labels = sets.nth(i).locator(".tabbed-labels > label")
+        blocks = sets.nth(i).locator(".tabbed-content > .tabbed-block")
+        for j in range(labels.count()):
+            labels.nth(j).click()
+            for k in range(blocks.count()):
+                assert blocks.nth(k).is_visible() == (j == k)
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_search_finds_the_recipe(page: Page, site: str, name: str) -> None:
+    title = (ROOT / "docs" / name).read_text().splitlines()[0].lstrip("# ")
+    for query in (title, TERMS[name]):
+        page.goto(site)  # a fresh page: "/" does not reopen a closed search
+        page.keyboard.press("/")
+        page.locator("input.md-search__input").press_sequentially(query)
+        results = page.locator(f'.md-search-result a[href*="/{name[:-3]}/"]')
+        results.filter(visible=True).first.wait_for()
+
+
+def test_edit_link_and_light_dark_toggle(page: Page, site: str) -> None:
+    page.goto(url_of(site, "udp_client_asyncio.md"))
+    edit = page.locator("a.md-content__button[title='Edit this page']")
+    assert (edit.get_attribute("href") or "").endswith(
+        "/edit/main/docs/udp_client_asyncio.md"
+    )
+    body = page.locator("body")
+    assert body.get_attribute("data-md-color-scheme") == "default"
+    page.locator("label.md-header__button[for='__palette_1']").click()
+    assert body.get_attribute("data-md-color-scheme") == "slate"

@@ -1,0 +1,130 @@
+"""The site's structure: it builds, indexes every example, links well.
+
+Offline throughout: external links are checked for form, never fetched.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import ROOT, TIMEOUT, run
+
+DOCS = ROOT / "docs"
+NAV = re.findall(
+    r"^\s+- [^:\n]+: (\S+\.md)$", (ROOT / "mkdocs.yml").read_text(), re.M
+)
+PAGES = sorted(p.name for p in DOCS.glob("*.md"))
+EXAMPLES = sorted(p.stem for p in (ROOT / "examples").glob("*.py"))
+MARKER = re.compile(r" \(\d+\)$", re.M)  # a code annotation marker
+
+
+def page_text(path: Path) -> str:
+    """The text a reader sees on a built page, tags removed."""
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+
+
+def embedded_files(page: str) -> set[str]:
+    """The repository files a page embeds, through its snippets too."""
+    text = (DOCS / page).read_text()
+    for snippet in re.findall(r'--8<-- "(docs/snippets/[^"]+)"', text):
+        text += (ROOT / snippet).read_text()
+    return set(re.findall(r'--8<-- "((?:examples/)?\w+\.py)"', text))
+
+
+def assert_site(site: Path) -> None:
+    """Every nav page is built, and every code line embedded is on it."""
+    for page in NAV:
+        stem = page.removesuffix(".md")
+        built = site / (
+            "index.html" if stem == "index" else f"{stem}/index.html"
+        )
+        text = page_text(built)
+        for name in embedded_files(page):
+            for line in MARKER.sub("", (ROOT / name).read_text()).splitlines():
+                assert line in text, f"{page}: {name}: {line!r}"
+
+
+def test_nav_lists_every_page() -> None:
+    assert sorted(NAV) == PAGES
+
+
+def test_site_builds_strictly_with_mkdocs(tmp_path: Path) -> None:
+    result = run(
+        "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path),
+        timeout=TIMEOUT * 4,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert_site(tmp_path)
+
+
+def test_site_builds_with_zensical_too(tmp_path: Path) -> None:
+    # Zensical, Material's successor, reads the same mkdocs.yml. It builds
+    # only inside the project, so build a copy.
+    shutil.copytree(DOCS, tmp_path / "docs", symlinks=True)
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    for name in ("mkdocs.yml", "net.py"):
+        shutil.copy(ROOT / name, tmp_path)
+    result = run(
+        "-m", "zensical", "build", "--strict", cwd=tmp_path,
+        timeout=TIMEOUT * 4,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_site(tmp_path / "site")
+
+
+def index_rows() -> list[str]:
+    """The pages linked from the first column of the home page's table."""
+    text = (DOCS / "index.md").read_text()
+    return re.findall(r"^\| \[[^\]]+\]\((\w+)\.md\) \|", text, re.M)
+
+
+def test_home_page_indexes_every_example() -> None:
+    assert sorted(index_rows()) == EXAMPLES
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_example_has_a_page_and_a_test(name: str) -> None:
+    assert f"{name}.md" in NAV
+    assert f"examples/{name}.py" in embedded_files(f"{name}.md")
+    test = ROOT / "tests" / f"test_{name}.py"
+    assert f"examples/{name}.py" in test.read_text().splitlines()[0]
+
+
+# Where references may point, and the shape of a good address there.
+FORMS = {
+    "docs.python.org": r"/3/(library|reference|howto)/[\w.-]+\.html",
+    "peps.python.org": r"/pep-\d{4}/",
+    "man7.org": r"/linux/man-pages/man[1-8]/[\w.-]+\.[1-8]\.html",
+    "manpages.debian.org": r"/\w+/[\w.-]+/[\w.-]+\.[1-8]\.en\.html",
+    "www.rfc-editor.org": r"/rfc/rfc\d+",
+    "github.com": r"/python/cpython/issues/\d+",
+}
+DEFINITION = re.compile(r"^\[([^\]]+)\]: (\S+)$")
+
+
+@pytest.mark.parametrize(
+    "path", sorted(DOCS.glob("*.md")) + sorted(DOCS.glob("snippets/*.md"))
+)
+def test_external_links_are_references_in_one_place(path: Path) -> None:
+    lines = path.read_text().splitlines()
+    block = len(lines)  # the references: definitions at the end
+    while block and (
+        DEFINITION.match(lines[block - 1]) or not lines[block - 1]
+    ):
+        block -= 1
+    body = "\n".join(lines[:block])
+    assert "http" not in body, "an address outside the references"
+    references = "\n".join(lines[block:])
+    defined = dict(re.findall(DEFINITION.pattern, references, re.M))
+    used = set(re.findall(r"\]\[([^\]]+)\]", body))
+    assert used == set(defined), "references used but not defined, or unused"
+    for url in defined.values():
+        parts = urlsplit(url)
+        assert parts.scheme == "https", url
+        assert re.fullmatch(FORMS[parts.netloc], parts.path), url
+        assert re.fullmatch(r"|section-[\d.]+|[\w.-]+", parts.fragment), url
