@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import signal
 import socket
@@ -25,20 +26,30 @@ import net
 
 log = logging.getLogger("udp_server")
 
+# Source ports of the small datagram services (echo, discard, daytime, qotd,
+# chargen, time) and port 0. Answering one of them could start an endless
+# loop with another echo service, so, as inetd does, ignore them.
+SERVICE_PORTS = frozenset({0, 7, 9, 13, 17, 19, 37})
+
 
 class EchoServerProtocol(asyncio.DatagramProtocol):
-    """Echoes each datagram to its sender and counts what it echoed."""
+    """Echoes each datagram to its sender and counts what it did."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock  # for empty datagrams: see net.send_datagram
         self.datagrams = 0
         self.bytes = 0
+        self.ignored = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         peer = net.format_address(addr)
+        if addr[1] in SERVICE_PORTS:
+            self.ignored += 1
+            log.info("%s: ignored: a service port, a reply could loop", peer)
+            return
         # The reply goes to exactly the address the datagram came from. (1)
         try:
             net.send_datagram(self.transport, self.sock, data, addr)
@@ -143,11 +154,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     log.info("%s", net.describe(sock))
+    where = sock.getsockname()
+    if not ipaddress.ip_address(where[0]).is_loopback:
+        log.warning(
+            "%s is reachable from other machines: anyone there can make "
+            "this server send datagrams",
+            net.format_address(where),
+        )
     protocol = asyncio.run(serve(sock))
     count = protocol.datagrams
     print(
         f"stopped: echoed {count} datagram{'' if count == 1 else 's'}, "
-        f"{protocol.bytes} bytes"
+        f"{protocol.bytes} bytes; ignored {protocol.ignored}"
     )
     return 0
 

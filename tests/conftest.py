@@ -7,6 +7,7 @@ found through their "listening on" line; nothing sleeps to wait.
 
 from __future__ import annotations
 
+import os
 import re
 import selectors
 import signal
@@ -15,7 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -27,6 +28,44 @@ SERVER = "examples/udp_echo_server_asyncio.py"
 TIMEOUT = 30.0  # seconds: the most any one subprocess may take
 LISTENING = re.compile(r"listening on \[?([^\]]+)\]?:(\d+)")
 SCREENSHOTS = pytest.StashKey[Path]()  # set by tests/test_browser.py
+# The Pythons every example test runs on. A developer without some of them
+# can narrow the list, e.g. COOKBOOK_PYTHONS=3.11; CI runs them all.
+VERSIONS = os.environ.get("COOKBOOK_PYTHONS", "3.9,3.10,3.11,3.12,3.13")
+PYENV = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+
+
+@dataclass(frozen=True)
+class Python:
+    """How to start an interpreter: its command and its environment."""
+
+    command: tuple[str, ...] = (sys.executable,)
+    env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def find(cls, version: str) -> Python:
+        """This venv's interpreter for its own version, pyenv's for others.
+
+        Others find net.py through PYTHONPATH, as the examples' pages say.
+        """
+        if version == "{}.{}".format(*sys.version_info):
+            return cls()
+        found = sorted(PYENV.glob(f"versions/{version}.*/bin/python{version}"))
+        if not found:
+            pytest.fail(f"no Python {version} under {PYENV}/versions")
+        return cls((str(found[-1]),), {"PYTHONPATH": str(ROOT)})
+
+    def prefixed(self, *prefix: str) -> Python:
+        """The same interpreter, started through prefix (say, ip netns)."""
+        return Python((*prefix, *self.command), self.env)
+
+
+HERE = Python()
+
+
+@pytest.fixture(params=VERSIONS.split(","), ids=lambda v: f"py{v}")
+def python(request: pytest.FixtureRequest) -> Python:
+    """Each supported Python in turn, to launch the examples with."""
+    return Python.find(request.param)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -49,7 +88,7 @@ def run(
     *argv: str,
     cwd: Path = ROOT,
     timeout: float = TIMEOUT,
-    python: tuple[str, ...] = (sys.executable,),
+    python: Python = HERE,
     merge: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run `python *argv` (an example, or -m tool) to its end.
@@ -57,13 +96,27 @@ def run(
     merge=True sends stderr into stdout, as a terminal shows them.
     """
     return subprocess.run(
-        [*python, *argv],
+        [*python.command, *argv],
         cwd=cwd,
+        env={**os.environ, **python.env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT if merge else subprocess.PIPE,
         text=True,
         timeout=timeout,
     )
+
+
+def needs_root(why: str) -> None:
+    """Skip a test that needs root where it lacks it, but fail it in CI.
+
+    .ci/run sets COOKBOOK_REQUIRE_ROOT=1, so such tests cannot silently
+    skip there.
+    """
+    if os.geteuid() == 0:
+        return
+    if os.environ.get("COOKBOOK_REQUIRE_ROOT"):
+        pytest.fail(f"needs root for {why}")
+    pytest.skip(f"needs root for {why}")
 
 
 def read_line(stream: IO[str], timeout: float = TIMEOUT) -> str:
@@ -99,12 +152,13 @@ def start_server(
     *args: str,
     script: str = SERVER,
     cwd: Path = ROOT,
-    python: tuple[str, ...] = (sys.executable,),
+    python: Python = HERE,
 ) -> Iterator[Server]:
     """Start a server on a free port (unless args name one); stop it after."""
     proc = subprocess.Popen(
-        [*python, script, "--port", "0", *args],
+        [*python.command, script, "--port", "0", *args],
         cwd=cwd,
+        env={**os.environ, **python.env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -122,9 +176,9 @@ def start_server(
 
 
 @pytest.fixture
-def server() -> Iterator[Server]:
+def server(python: Python) -> Iterator[Server]:
     """The example echo server, on 127.0.0.1 and a free port."""
-    with start_server() as running:
+    with start_server(python=python) as running:
         yield running
 
 

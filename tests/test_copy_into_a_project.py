@@ -10,16 +10,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from conftest import CLIENT, ROOT, SERVER, run, start_server
-
-ISOLATED = ("-S", "-E")
+from conftest import CLIENT, ROOT, SERVER, Python, run, start_server
 
 
 def test_examples_run_from_a_folder_of_their_own(tmp_path: Path) -> None:
     assert not tmp_path.is_relative_to(ROOT)
     for name in (CLIENT, SERVER, "net.py"):
         shutil.copy(ROOT / name, tmp_path)
-    python = (shutil.which("python3") or "python3", *ISOLATED)
+    python = Python((shutil.which("python3") or "python3", "-S", "-E"))
     with start_server(
         script="udp_echo_server_asyncio.py", cwd=tmp_path, python=python
     ) as server:
@@ -35,4 +33,4 @@ def test_examples_run_from_a_folder_of_their_own(tmp_path: Path) -> None:
     assert (result.returncode, result.stderr) == (0, "")
     assert "received 6 bytes" in result.stdout
     assert (status, err) == (0, "")
-    assert summary == "stopped: echoed 1 datagram, 6 bytes\n"
+    assert summary == "stopped: echoed 1 datagram, 6 bytes; ignored 0\n"

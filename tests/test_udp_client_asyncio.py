@@ -1,116 +1,128 @@
-"""examples/udp_client_asyncio.py, run as its page shows, with real peers."""
+"""examples/udp_client_asyncio.py, run as its page shows, with real peers.
+
+Every test runs once per supported Python (the `python` fixture).
+"""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import CLIENT, ROOT, TIMEOUT, Server, run, udp_socket
+from conftest import (
+    CLIENT,
+    ROOT,
+    TIMEOUT,
+    Python,
+    Server,
+    run,
+    start_server,
+    udp_socket,
+)
 
 ECHOED = re.compile(
-    r"sent (\d+) bytes to 127\.0\.0\.1:(\d+): (.*)\n"
-    r"received \1 bytes in [\d.]+ ms "
-    r"\((\d+) attempts?\): \3\n"
+    r"sent (\d+) bytes to (\S+): (.*)\n"
+    r"received \1 bytes in ([\d.]+) ms \((\d+) attempts?\): \3\n"
 )
 
 
-def echo(port: int, *args: str) -> re.Match[str]:
+def echo(python: Python, port: int, *args: str) -> re.Match[str]:
     """Run the client against port; assert it succeeded; parse its output."""
-    result = run(CLIENT, "--port", str(port), *args)
+    result = run(CLIENT, "--port", str(port), *args, python=python)
     assert (result.returncode, result.stderr) == (0, "")
     found = ECHOED.fullmatch(result.stdout)
     assert found, result.stdout
     return found
 
 
-def start_client(port: int, *args: str) -> subprocess.Popen[str]:
+def start_client(
+    python: Python, port: int, *args: str
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, CLIENT, "--port", str(port), *args],
+        [*python.command, CLIENT, "--port", str(port), *args],
         cwd=ROOT,
+        env={**os.environ, **python.env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
-def test_default_message_is_echoed(server: Server) -> None:
-    found = echo(server.port)
-    assert found.groups() == (
-        "16",
-        str(server.port),
-        "b'Hello, datagram!'",
-        "1",
-    )
+def test_default_message_is_echoed(python: Python, server: Server) -> None:
+    found = echo(python, server.port)
+    peer = f"127.0.0.1:{server.port}"
+    assert found.group(1, 2, 3, 5) == ("16", peer, "b'Hello, datagram!'", "1")
 
 
-def test_message_from_the_command_line(server: Server) -> None:
-    found = echo(server.port, "Grüße, UDP")
+def test_message_from_the_command_line(python: Python, server: Server) -> None:
+    found = echo(python, server.port, "Grüße, UDP")
     assert found[1] == "12"  # UTF-8 bytes, not characters
     assert found[3] == repr("Grüße, UDP".encode())
 
 
 @pytest.mark.parametrize(
     ("size", "shown"),
-    [
-        (0, "b''"),
-        (
-            65_507,
-            "b'" + "x" * 35 + "...",  # cut at 40 characters,
-        ),
-    ],
+    [(0, "b''"), (65_507, "b'" + "x" * 35 + "...")],  # cut at 40 characters
 )
 def test_empty_and_largest_datagrams(
-    server: Server, size: int, shown: str
+    python: Python, server: Server, size: int, shown: str
 ) -> None:
-    found = echo(server.port, "x" * size)
+    found = echo(python, server.port, "x" * size)
     assert (found[1], found[3]) == (str(size), shown)
 
 
-def test_buffer_sizes_are_set_before_traffic(server: Server) -> None:
+def test_over_ipv6(python: Python) -> None:
+    with start_server("--host", "::1", python=python) as server:
+        found = echo(python, server.port, "--host", "::1")
+    assert found[2] == f"[::1]:{server.port}"
+
+
+def test_buffer_sizes_are_set_before_traffic(
+    python: Python, server: Server
+) -> None:
     result = run(
-        CLIENT,
-        "--port",
-        str(server.port),
-        "-v",
-        "--recv-bufsize",
-        "65536",
-        "--send-bufsize",
-        "32768",
-    )
+        CLIENT, "--port", str(server.port), "-v",
+        "--recv-bufsize", "65536", "--send-bufsize", "32768",
+        python=python,
+    )  # fmt: skip
     assert result.returncode == 0
     # Linux doubles what it is asked for; -v reports the effective sizes.
-    assert (
-        "SO_RCVBUF: asked for 65536, the kernel gave 131072" in result.stderr
-    )
-    assert "SO_SNDBUF: asked for 32768, the kernel gave 65536" in result.stderr
-    assert "SO_RCVBUF=131072 SO_SNDBUF=65536" in result.stderr
+    err = result.stderr
+    assert "SO_RCVBUF: asked for 65536, the kernel gave 131072" in err
+    assert "SO_SNDBUF: asked for 32768, the kernel gave 65536" in err
+    assert "SO_RCVBUF=131072 SO_SNDBUF=65536 SO_REUSEADDR=0" in err
 
 
-def test_buffer_size_is_capped_at_the_system_maximum(server: Server) -> None:
+def test_buffer_size_is_capped_at_the_system_maximum(
+    python: Python, server: Server
+) -> None:
     rmem_max = int(Path("/proc/sys/net/core/rmem_max").read_text())
     result = run(
-        CLIENT, "--port", str(server.port), "-v", "--recv-bufsize", str(2**30)
-    )
+        CLIENT, "--port", str(server.port), "-v",
+        "--recv-bufsize", str(2**30), python=python,
+    )  # fmt: skip
     assert result.returncode == 0
     assert f"SO_RCVBUF={2 * rmem_max} " in result.stderr
     assert f"system maximum, {rmem_max})" in result.stderr
 
 
-def test_nothing_listening_fails_at_once(closed_port: int) -> None:
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_nothing_listening_fails_at_once(python: Python, host: str) -> None:
+    with udp_socket(host) as sock:
+        port = sock.getsockname()[1]  # free once the socket closes
     started = time.monotonic()
-    result = run(CLIENT, "--port", str(closed_port), "--timeout", "10")
+    result = run(
+        CLIENT, "--host", host, "--port", str(port), "--timeout", "10",
+        python=python,
+    )  # fmt: skip
     assert time.monotonic() - started < 5  # far less than one --timeout
-    assert result.returncode == 1
-    assert result.stdout == ""
-    assert (
-        result.stderr
-        == f"error: nothing is listening at 127.0.0.1:{closed_port}\n"
-    )
+    assert (result.returncode, result.stdout) == (1, "")
+    peer = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    assert result.stderr == f"error: nothing is listening at {peer}\n"
 
 
 def received(sock: socket.socket) -> list[bytes]:
@@ -124,12 +136,15 @@ def received(sock: socket.socket) -> list[bytes]:
             return datagrams
 
 
-def test_silent_peer_gets_retries_then_exit_1(peer: socket.socket) -> None:
+def test_silent_peer_gets_retries_then_exit_1(
+    python: Python, peer: socket.socket
+) -> None:
     port = peer.getsockname()[1]
     started = time.monotonic()
     result = run(
-        CLIENT, "--port", str(port), "--timeout", "0.2", "--retries", "2"
-    )
+        CLIENT, "--port", str(port), "--timeout", "0.2", "--retries", "2",
+        python=python,
+    )  # fmt: skip
     elapsed = time.monotonic() - started
     assert result.returncode == 1
     assert re.fullmatch(
@@ -140,25 +155,20 @@ def test_silent_peer_gets_retries_then_exit_1(peer: socket.socket) -> None:
     assert 1.4 <= elapsed < 1.4 + 5  # waits 0.2 + 0.4 + 0.8 s, then stops
 
 
-def test_backoff_doubles_and_is_capped(peer: socket.socket) -> None:
-    port = peer.getsockname()[1]
+def test_backoff_doubles_and_is_capped(
+    python: Python, peer: socket.socket
+) -> None:
     result = run(
-        CLIENT,
-        "--port",
-        str(port),
-        "-v",
-        "--timeout",
-        "0.01",
-        "--retries",
-        "5",
-    )
+        CLIENT, "--port", str(peer.getsockname()[1]), "-v",
+        "--timeout", "0.01", "--retries", "5", python=python,
+    )  # fmt: skip
     assert result.returncode == 1
     waits = re.findall(r"no echo within ([\d.]+) s", result.stderr)
     assert waits == ["0.01", "0.02", "0.04", "0.08", "0.08", "0.08"]
 
 
-def test_retry_is_answered(peer: socket.socket) -> None:
-    client = start_client(peer.getsockname()[1], "--timeout", "0.2")
+def test_retry_is_answered(python: Python, peer: socket.socket) -> None:
+    client = start_client(python, peer.getsockname()[1], "--timeout", "0.2")
     first, _ = peer.recvfrom(65535)
     second, addr = peer.recvfrom(65535)  # the first went unanswered
     peer.sendto(second, addr)
@@ -168,8 +178,12 @@ def test_retry_is_answered(peer: socket.socket) -> None:
     assert "(2 attempts)" in out
 
 
-def test_datagram_that_is_not_the_echo_is_ignored(peer: socket.socket) -> None:
-    client = start_client(peer.getsockname()[1], "-v", "--timeout", "5")
+def test_datagram_that_is_not_the_echo_is_ignored(
+    python: Python, peer: socket.socket
+) -> None:
+    client = start_client(
+        python, peer.getsockname()[1], "-v", "--timeout", "5"
+    )
     data, addr = peer.recvfrom(65535)
     peer.sendto(b"not the echo", addr)
     peer.sendto(data, addr)
@@ -181,23 +195,25 @@ def test_datagram_that_is_not_the_echo_is_ignored(peer: socket.socket) -> None:
 
 
 def test_echo_from_another_address_is_not_an_answer(
-    peer: socket.socket,
+    python: Python, peer: socket.socket
 ) -> None:
     # The socket is connected to the server, so the kernel drops datagrams
     # from anyone else, even with the right bytes: the client times out.
     client = start_client(
-        peer.getsockname()[1], "--timeout", "0.3", "--retries", "0"
+        python, peer.getsockname()[1], "--timeout", "0.3", "--retries", "0"
     )
     data, addr = peer.recvfrom(65535)
     with udp_socket() as stranger:
         stranger.sendto(data, addr)
-    _out, err = client.communicate(timeout=TIMEOUT)
+    _, err = client.communicate(timeout=TIMEOUT)
     assert client.returncode == 1
     assert "no echo after 1 attempt in" in err
 
 
-def test_against_a_third_party_echo_server(socat_server: int) -> None:
-    found = echo(socat_server, "hello, socat")
+def test_against_a_third_party_echo_server(
+    python: Python, socat_server: int
+) -> None:
+    found = echo(python, socat_server, "hello, socat")
     assert found[3] == "b'hello, socat'"
 
 
@@ -216,19 +232,18 @@ def test_against_a_third_party_echo_server(socat_server: int) -> None:
         (["--bogus"], "unrecognized arguments: --bogus"),
     ],
 )
-def test_bad_usage_exits_2(args: list[str], error: str) -> None:
-    result = run(CLIENT, *args)
-    assert result.returncode == 2
-    assert result.stdout == ""
-    assert (
-        result.stderr.splitlines()[-1]
-        == f"udp_client_asyncio.py: error: {error}"
-    )
+def test_bad_usage_exits_2(
+    python: Python, args: list[str], error: str
+) -> None:
+    result = run(CLIENT, *args, python=python)
+    assert (result.returncode, result.stdout) == (2, "")
+    last = result.stderr.splitlines()[-1]
+    assert last == f"udp_client_asyncio.py: error: {error}"
     assert "Traceback" not in result.stderr
 
 
-def test_unresolvable_host_exits_1() -> None:
-    result = run(CLIENT, "--host", "no-such-host.invalid")
+def test_unresolvable_host_exits_1(python: Python) -> None:
+    result = run(CLIENT, "--host", "no-such-host.invalid", python=python)
     assert result.returncode == 1
     assert result.stderr.startswith(
         "error: cannot resolve no-such-host.invalid: "

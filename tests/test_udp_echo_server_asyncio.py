@@ -1,17 +1,31 @@
-"""examples/udp_echo_server_asyncio.py, run as its page shows."""
+"""examples/udp_echo_server_asyncio.py, run as its page shows.
+
+Every test runs once per supported Python (the `python` fixture).
+"""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
+from typing import Any
 
 import pytest
-from conftest import SERVER, TIMEOUT, Server, run, start_server, udp_socket
+from conftest import (
+    SERVER,
+    TIMEOUT,
+    Python,
+    Server,
+    needs_root,
+    run,
+    start_server,
+    udp_socket,
+)
 
 
-def echo_of(server: Server, payload: bytes) -> tuple[bytes, object]:
-    with udp_socket() as sock:
+def echo_of(server: Server, payload: bytes) -> tuple[bytes, Any]:
+    with udp_socket(server.host) as sock:
         sock.sendto(payload, server.address)
         return sock.recvfrom(65_535)
 
@@ -37,33 +51,43 @@ def test_signal_stops_it_with_a_summary(server: Server, signum: int) -> None:
     echo_of(server, b"abc")
     echo_of(server, b"")
     status, out, err = server.stop(signum)
-    assert (status, out, err) == (
-        0,
-        "stopped: echoed 2 datagrams, 3 bytes\n",
-        "",
-    )
+    summary = "stopped: echoed 2 datagrams, 3 bytes; ignored 0\n"
+    assert (status, out, err) == (0, summary, "")
 
 
 def test_summary_of_one_datagram(server: Server) -> None:
     echo_of(server, b"hello")
-    assert server.stop()[1] == "stopped: echoed 1 datagram, 5 bytes\n"
+    summary = server.stop()[1]
+    assert summary == "stopped: echoed 1 datagram, 5 bytes; ignored 0\n"
 
 
-def test_verbose_logs_each_datagram(server: Server) -> None:
+def test_over_ipv6(python: Python) -> None:
+    with start_server("--host", "::1", python=python) as server:
+        assert server.host == "::1"
+        data, (host, port, _flow, _scope) = echo_of(server, b"six")
+        assert (data, host, port) == (b"six", "::1", server.port)
+        assert server.stop()[0] == 0
+
+
+def test_verbose_logs_each_datagram_and_socket_facts(python: Python) -> None:
     with start_server(
-        "-v", "--recv-bufsize", "65536", "--send-bufsize", "32768"
-    ) as loud:
+        "-v", "--recv-bufsize", "65536", "--send-bufsize", "32768",
+        python=python,
+    ) as loud:  # fmt: skip
         with udp_socket() as sock:
             sock.sendto(b"hi", loud.address)
             sock.recv(100)
             client = f"127.0.0.1:{sock.getsockname()[1]}"
         _, _, err = loud.stop()
-    assert f"UDP 127.0.0.1:{loud.port} SO_RCVBUF=131072 SO_SNDBUF=65536" in err
+    facts = f"UDP 127.0.0.1:{loud.port} SO_RCVBUF=131072 SO_SNDBUF=65536"
+    assert f"{facts} SO_REUSEADDR=0 SO_REUSEPORT=0" in err
     assert f"udp_server: {client}: echoed 2 bytes\n" in err
 
 
-def test_port_in_use_exits_1(server: Server) -> None:
-    result = run(SERVER, "--port", str(server.port))
+def test_port_in_use_exits_1(python: Python, server: Server) -> None:
+    # Without SO_REUSEADDR (never set here) a second bind fails, so no
+    # other process can share the port and take some of its datagrams.
+    result = run(SERVER, "--port", str(server.port), python=python)
     assert result.returncode == 1
     assert result.stderr == (
         f"error: cannot listen on 127.0.0.1:{server.port}: "
@@ -71,12 +95,59 @@ def test_port_in_use_exits_1(server: Server) -> None:
     )
 
 
-def test_reuse_port_lets_two_servers_share_a_port() -> None:
-    with start_server("--reuse-port") as first:
+def test_reuse_port_lets_two_servers_share_a_port(python: Python) -> None:
+    with start_server("--reuse-port", python=python) as first:
         port = str(first.port)
-        with start_server("--reuse-port", "--port", port) as second:
+        with start_server(
+            "--reuse-port", "--port", port, python=python
+        ) as second:
             assert second.port == first.port
             assert echo_of(second, b"either")[0] == b"either"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_warns_when_reachable_from_other_machines(
+    python: Python, host: str
+) -> None:
+    # Binding a wildcard address sends nothing anywhere.
+    with start_server("--host", host, python=python) as server:
+        status, _, err = server.stop()
+    assert status == 0
+    assert err == (
+        f"udp_server: {'[::]' if host == '::' else host}:{server.port} is "
+        "reachable from other machines: anyone there can make this server "
+        "send datagrams\n"
+    )
+
+
+def test_no_warning_on_loopback(server: Server) -> None:
+    assert server.stop()[2] == ""
+
+
+@pytest.mark.parametrize("source_port", [7, 19, 37])
+def test_ignores_small_service_ports(
+    python: Python, server: Server, source_port: int
+) -> None:
+    # An echo or chargen service at the source could bounce replies back
+    # and forth forever; the server neither answers nor crashes.
+    needs_root("binding a port below 1024")
+    with socket.socket(type=socket.SOCK_DGRAM) as service:
+        service.bind(("127.0.0.1", source_port))
+        service.sendto(b"loop?", server.address)
+    assert echo_of(server, b"next")[0] == b"next"  # still serving
+    summary = server.stop()[1]
+    assert summary == "stopped: echoed 1 datagram, 4 bytes; ignored 1\n"
+
+
+def test_never_sends_more_than_it_received(server: Server) -> None:
+    sent = [b"", b"a", b"bb" * 100, os.urandom(9_000)]
+    with udp_socket() as sock:
+        for payload in sent:
+            sock.sendto(payload, server.address)
+        replies = [sock.recv(65_535) for _ in sent]
+    assert sorted(replies) == sorted(sent)  # one reply each, same size
+    total = sum(map(len, sent))
+    assert server.stop()[1].startswith(f"stopped: echoed 4 datagrams, {total}")
 
 
 @pytest.mark.parametrize(
@@ -89,17 +160,19 @@ def test_reuse_port_lets_two_servers_share_a_port() -> None:
         (["extra"], "unrecognized arguments: extra"),
     ],
 )
-def test_bad_usage_exits_2(args: list[str], error: str) -> None:
-    result = run(SERVER, *args)
+def test_bad_usage_exits_2(
+    python: Python, args: list[str], error: str
+) -> None:
+    result = run(SERVER, *args, python=python)
     assert result.returncode == 2
-    assert result.stderr.splitlines()[-1] == (
-        f"udp_echo_server_asyncio.py: error: {error}"
-    )
+    last = result.stderr.splitlines()[-1]
+    assert last == f"udp_echo_server_asyncio.py: error: {error}"
     assert "Traceback" not in result.stderr
 
 
-def test_address_not_on_this_machine_exits_1() -> None:
-    result = run(SERVER, "--host", "192.0.2.1")  # TEST-NET-1: never local
+def test_address_not_on_this_machine_exits_1(python: Python) -> None:
+    # TEST-NET-1 (RFC 5737) is never a local address; nothing is sent.
+    result = run(SERVER, "--host", "192.0.2.1", python=python)
     assert result.returncode == 1
     assert result.stderr == (
         "error: cannot listen on 192.0.2.1:8888: "
