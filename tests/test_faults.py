@@ -1,0 +1,173 @@
+"""Both examples under faults: loss, duplication, delay, reordering.
+
+Loss is real: the tests make their own network namespace and drop
+datagrams there with nftables (root only; CI requires it). Duplication,
+delay and reordering come from a seeded relay between client and server
+(tests/relay.py). Every test runs once per supported Python.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from conftest import (
+    CLIENT,
+    TIMEOUT,
+    Python,
+    Server,
+    needs_root,
+    run,
+    start_server,
+)
+from relay import Relay
+
+FAST = ("--timeout", "0.2")  # waits 0.2, 0.4, 0.8, 1.6 s...
+TIME_MS = re.compile(r"in ([\d.]+) ms \((\d+) attempts?\)")
+
+
+def client_through(
+    python: Python, relay: Relay, *args: str
+) -> tuple[float, int]:
+    """Run the client via the relay; return (milliseconds, attempts)."""
+    result = run(
+        CLIENT, "--port", str(relay.address[1]), *FAST, *args, python=python
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    [(ms, attempts)] = TIME_MS.findall(result.stdout)
+    return float(ms), int(attempts)
+
+
+def test_duplicates_count_once(python: Python, server: Server) -> None:
+    with Relay(server.address, lambda d, n, data: [0, 0, 0]) as relay:
+        _, attempts = client_through(python, relay)
+    assert attempts == 1
+    # Three copies of one request reached the server, and all were echoed.
+    assert server.stop()[1].startswith("stopped: echoed 3 datagrams")
+
+
+def test_late_echo_of_an_earlier_attempt_is_the_answer(
+    python: Python, server: Server
+) -> None:
+    # Every echo takes 0.45 s. The client resends at 0.2 s, then takes the
+    # first attempt's echo, arriving at 0.45 s, as the answer: the bytes
+    # are the same, as its page says.
+    def slow_replies(direction: str, n: int, data: bytes) -> list[float]:
+        return [0.45] if direction == "reply" else [0]
+
+    with Relay(server.address, slow_replies) as relay:
+        ms, attempts = client_through(python, relay)
+    assert attempts == 2
+    assert 450 <= ms < 450 + 300  # not the second echo, at 0.65 s
+
+
+def test_delayed_reply_inside_the_timeout(
+    python: Python, server: Server
+) -> None:
+    with Relay(server.address, lambda d, n, data: [0.1]) as relay:
+        ms, attempts = client_through(python, relay, "--timeout", "1")
+    assert attempts == 1
+    assert ms >= 200  # 0.1 s each way
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_random_loss_duplication_and_reordering(
+    python: Python, server: Server, seed: int
+) -> None:
+    rng = random.Random(seed)
+
+    def faults(direction: str, n: int, data: bytes) -> list[float]:
+        # 30% lost; the rest arrive once or twice, 0 to 50 ms late.
+        copies = 0 if rng.random() < 0.3 else rng.choice([1, 1, 2])
+        return [rng.uniform(0, 0.05) for _ in range(copies)]
+
+    with Relay(server.address, faults) as relay:
+        client_through(python, relay, "--retries", "10")
+
+
+_names = itertools.count()
+
+
+@contextmanager
+def namespace() -> Iterator[str]:
+    """A network namespace with only loopback, deleted afterwards."""
+    needs_root("network namespaces")
+    name = f"cookbook-{os.getpid()}-{next(_names)}"
+    subprocess.run(["ip", "netns", "add", name], check=True, timeout=TIMEOUT)
+    try:
+        subprocess.run(
+            ["ip", "-n", name, "link", "set", "lo", "up"],
+            check=True,
+            timeout=TIMEOUT,
+        )
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], timeout=TIMEOUT)
+
+
+def drop(ns: str, *rules: str) -> None:
+    """Add nftables rules to the namespace's input hook."""
+    subprocess.run(
+        ["ip", "netns", "exec", ns, "nft",
+         "add table inet t; add chain inet t in "
+         "{ type filter hook input priority 0; }; "
+         + "; ".join(f"add rule inet t in {rule}" for rule in rules)],
+        check=True,
+        timeout=TIMEOUT,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("rules", "args", "attempts"),
+    [
+        # numgen inc counts 0, 1, 2, ...: drops the 1st and 2nd of each 3.
+        (["udp dport PORT numgen inc mod 3 != 2 drop"], [], "3 attempts"),
+        (["udp sport PORT numgen inc mod 3 != 2 drop"], [], "3 attempts"),
+        (
+            [
+                "udp dport PORT numgen random mod 10 < 3 drop",
+                "udp sport PORT numgen random mod 10 < 3 drop",
+            ],
+            ["--retries", "12"],
+            "",
+        ),
+    ],
+    ids=["requests-2-of-3", "replies-2-of-3", "both-30-percent"],
+)
+def test_completes_through_loss(
+    python: Python, rules: list[str], args: list[str], attempts: str
+) -> None:
+    with namespace() as ns:
+        inside = python.prefixed("ip", "netns", "exec", ns)
+        with start_server(python=inside) as server:
+            drop(ns, *(r.replace("PORT", str(server.port)) for r in rules))
+            result = run(
+                CLIENT, "--port", str(server.port), *FAST, *args,
+                python=inside,
+            )  # fmt: skip
+            assert server.stop()[0] == 0
+    assert (result.returncode, result.stderr) == (0, "")
+    assert f"({attempts}" in result.stdout
+
+
+def test_everything_lost_exits_1_within_its_bound(python: Python) -> None:
+    with namespace() as ns:
+        inside = python.prefixed("ip", "netns", "exec", ns)
+        with start_server(python=inside) as server:
+            drop(ns, f"udp dport {server.port} drop")
+            started = time.monotonic()
+            result = run(
+                CLIENT, "--port", str(server.port), *FAST, python=inside
+            )
+            elapsed = time.monotonic() - started
+            assert server.stop()[1].startswith("stopped: echoed 0 datagrams")
+    assert result.returncode == 1
+    assert "no echo after 4 attempts in 3.0 s" in result.stderr
+    assert 3.0 <= elapsed < 3.0 + 5  # 0.2 + 0.4 + 0.8 + 1.6 s of waiting
