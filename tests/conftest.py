@@ -14,7 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +27,7 @@ CLIENT = "examples/udp_client_asyncio.py"
 SERVER = "examples/udp_echo_server_asyncio.py"
 TIMEOUT = 30.0  # seconds: the most any one subprocess may take
 LISTENING = re.compile(r"listening on \[?([^\]]+)\]?:(\d+)")
-SCREENSHOTS = pytest.StashKey[Path]()  # set by tests/test_browser.py
+REPORT = pytest.StashKey[list[str]]()  # figures for the run's summary
 # The Pythons every example test runs on. A developer without some of them
 # can narrow the list, e.g. COOKBOOK_PYTHONS=3.11; CI runs them all.
 VERSIONS = os.environ.get("COOKBOOK_PYTHONS", "3.9,3.10,3.11,3.12,3.13")
@@ -40,6 +40,7 @@ class Python:
 
     command: tuple[str, ...] = (sys.executable,)
     env: dict[str, str] = field(default_factory=dict)
+    version: str = "{}.{}".format(*sys.version_info)
 
     @classmethod
     def find(cls, version: str) -> Python:
@@ -52,11 +53,11 @@ class Python:
         found = sorted(PYENV.glob(f"versions/{version}.*/bin/python{version}"))
         if not found:
             pytest.fail(f"no Python {version} under {PYENV}/versions")
-        return cls((str(found[-1]),), {"PYTHONPATH": str(ROOT)})
+        return cls((str(found[-1]),), {"PYTHONPATH": str(ROOT)}, version)
 
     def prefixed(self, *prefix: str) -> Python:
         """The same interpreter, started through prefix (say, ip netns)."""
-        return Python((*prefix, *self.command), self.env)
+        return Python((*prefix, *self.command), self.env, self.version)
 
 
 HERE = Python()
@@ -76,12 +77,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.fixture
+def report(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Add a line to the run's summary: figures measured, files written."""
+    return request.config.stash.setdefault(REPORT, []).append
+
+
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
-    folder = config.stash.get(SCREENSHOTS, None)
-    if folder is not None:
-        terminalreporter.write_line(f"screenshots of every page: {folder}")
+    for line in config.stash.get(REPORT, []):
+        terminalreporter.write_line(line)
 
 
 def run(

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import ROOT, SCREENSHOTS, TIMEOUT, run
+from conftest import REPORT, ROOT, TIMEOUT, run
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
@@ -83,7 +83,9 @@ def screenshots(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Path:
     folder = tmp_path_factory.mktemp("screenshots")
-    request.config.stash[SCREENSHOTS] = folder
+    request.config.stash.setdefault(REPORT, []).append(
+        f"screenshots of every page: {folder}"
+    )
     return folder
 
 
