@@ -105,7 +105,8 @@ def describe(sock: socket.socket) -> str:
     options = [f"SO_RCVBUF={recv}", f"SO_SNDBUF={send}"]
     for name in ("SO_REUSEADDR", "SO_REUSEPORT"):
         option = getattr(socket, name, None)
-        if option is not None:
+        # pragma below: only Windows lacks one of these options.
+        if option is not None:  # pragma: no branch
             value = sock.getsockopt(socket.SOL_SOCKET, option)
             options.append(f"{name}={value}")
     return f"{kind} {where} " + " ".join(options)

@@ -81,6 +81,7 @@ def open_socket(
     try:
         net.set_buffer_sizes(sock, recv, send)
         if reuse_port and not net.reuse_port(sock):  # pragma: no cover
+            # Only where the OS has no SO_REUSEPORT (Windows).
             log.warning("SO_REUSEPORT is not available here")
         # No SO_REUSEADDR: on UDP it would let another process bind this
         # port too and take a share of its datagrams.

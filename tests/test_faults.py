@@ -112,13 +112,13 @@ def namespace() -> Iterator[str]:
         subprocess.run(["ip", "netns", "delete", name], timeout=TIMEOUT)
 
 
-def drop(ns: str, *rules: str) -> None:
-    """Add nftables rules to the namespace's input hook."""
+def drop(ns: str, *rules: str, hook: str = "input") -> None:
+    """Add nftables rules to a hook of the namespace."""
     subprocess.run(
         ["ip", "netns", "exec", ns, "nft",
-         "add table inet t; add chain inet t in "
-         "{ type filter hook input priority 0; }; "
-         + "; ".join(f"add rule inet t in {rule}" for rule in rules)],
+         f"add table inet t; add chain inet t c "
+         f"{{ type filter hook {hook} priority 0; }}; "
+         + "; ".join(f"add rule inet t c {rule}" for rule in rules)],
         check=True,
         timeout=TIMEOUT,
     )  # fmt: skip
@@ -171,3 +171,34 @@ def test_everything_lost_exits_1_within_its_bound(python: Python) -> None:
     assert result.returncode == 1
     assert "no echo after 4 attempts in 3.0 s" in result.stderr
     assert 3.0 <= elapsed < 3.0 + 5  # 0.2 + 0.4 + 0.8 + 1.6 s of waiting
+
+
+def test_unreachable_network_exits_1(python: Python) -> None:
+    # The namespace has loopback only: no route leads anywhere else, so
+    # connect() fails at once and nothing is sent.
+    with namespace() as ns:
+        inside = python.prefixed("ip", "netns", "exec", ns)
+        result = run(CLIENT, "--host", "192.0.2.1", python=inside)
+    assert result.returncode == 1
+    assert result.stderr == "error: 192.0.2.1:8888: Network is unreachable\n"
+
+
+def test_server_logs_replies_it_cannot_send_and_goes_on(
+    python: Python,
+) -> None:
+    # Dropped on output, a reply makes the server's send fail (EPERM):
+    # through asyncio's transport for a non-empty one, directly for b"".
+    with namespace() as ns:
+        inside = python.prefixed("ip", "netns", "exec", ns)
+        with start_server(python=inside) as server:
+            drop(ns, f"udp sport {server.port} drop", hook="output")
+            for message in ("x", ""):
+                result = run(
+                    CLIENT, "--port", str(server.port), "--timeout", "0.2",
+                    "--retries", "0", message, python=inside,
+                )  # fmt: skip
+                assert result.returncode == 1
+            status, _, err = server.stop()
+    assert status == 0
+    assert "udp_server: socket error: [Errno 1] Operation not permitted" in err
+    assert "reply of 0 bytes lost: [Errno 1] Operation not permitted" in err
