@@ -20,7 +20,8 @@ import logging
 import signal
 import socket
 import sys
-from typing import Any, cast
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, cast
 
 import net
 
@@ -110,9 +111,11 @@ async def serve(sock: socket.socket) -> EchoServerProtocol:
     return protocol
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parse_args(
+    argv: list[str] | None, description: str | None = __doc__
+) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=__doc__,
+        description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1")
@@ -134,8 +137,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+class Counts(Protocol):
+    """What a server counted: echoed datagrams and bytes, ignored ones."""
+
+    datagrams: int
+    bytes: int
+    ignored: int
+
+
+def main(
+    argv: list[str] | None = None,
+    serve: Callable[[socket.socket], Coroutine[Any, Any, Counts]] = serve,
+    description: str | None = __doc__,
+) -> int:
+    """Run a server from the command line; serve() is what it runs."""
+    args = parse_args(argv, description)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(name)s: %(message)s",

@@ -25,6 +25,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = "examples/udp_client_asyncio.py"
 SERVER = "examples/udp_echo_server_asyncio.py"
+FAST_SERVER = "examples/udp_echo_server_fast.py"
 TIMEOUT = 30.0  # seconds: the most any one subprocess may take
 LISTENING = re.compile(r"listening on \[?([^\]]+)\]?:(\d+)")
 REPORT = pytest.StashKey[list[str]]()  # figures for the run's summary

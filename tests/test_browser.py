@@ -43,10 +43,14 @@ FLAGS = [
     "--disable-sync",
 ]
 RECIPES = [f"{name}.md" for name in EXAMPLES]
+TABBED = [r for r in RECIPES if "=== " in (ROOT / "docs" / r).read_text()
+          or "docs/snippets/" in (ROOT / "docs" / r).read_text()]  # fmt: skip
 # Distinctive words from each recipe's code that search must find.
 TERMS = {
     "udp_client_asyncio.md": "create_datagram_endpoint",
     "udp_echo_server_asyncio.md": "add_signal_handler",
+    "udp_echo_server_fast.md": "recvfrom_into",
+    "udp_echo_bench.md": "cpu_seconds",
 }
 
 
@@ -170,7 +174,7 @@ def test_code_blocks_are_the_files_and_copy_them(
 ) -> None:
     page.goto(url_of(site, name))
     blocks = page.locator(".highlight:has(.filename)")
-    assert blocks.count() >= 2  # the example and its counterpart
+    assert blocks.count() >= 1
     first = blocks.first.locator(".filename").text_content()
     assert first == f"examples/{name[:-3]}.py"  # the page's own comes first
     for i in range(blocks.count()):
@@ -182,17 +186,24 @@ def test_code_blocks_are_the_files_and_copy_them(
             r"\(\d+\)$", "", (ROOT / path).read_text(), flags=re.M
         )
         assert shown_code(block) == expected
-        tab = page.locator(".tabbed-labels > label").filter(
-            has_text=re.compile("Client" if "client" in path else "Server")
+        # A copy button in a hidden tab cannot be clicked: show its tab.
+        tab = block.evaluate(
+            """b => { const t = b.closest(".tabbed-block");
+                      return t ? [...t.parentElement.children].indexOf(t)
+                               : -1; }"""
         )
-        tab.first.click()  # a copy button in a hidden tab cannot be clicked
+        if tab >= 0:
+            labels = block.locator(
+                "xpath=ancestor::div[contains(@class, 'tabbed-set')][1]"
+            ).locator(":scope > .tabbed-labels > label")
+            labels.nth(tab).click()
         block.hover()
         block.locator("button[data-md-type=copy]").click()
         copied = page.evaluate("navigator.clipboard.readText()")
         assert copied.rstrip("\n") == expected.rstrip("\n"), path
 
 
-@pytest.mark.parametrize("name", RECIPES)
+@pytest.mark.parametrize("name", TABBED)
 def test_tabs_switch(page: Page, site: str, name: str) -> None:
     page.goto(url_of(site, name))
     sets = page.locator(".tabbed-set")

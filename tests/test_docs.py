@@ -18,7 +18,11 @@ from conftest import ROOT, run, start_server
 OUTPUT = ROOT / "docs" / "output"
 TIMING = re.compile(r"\d+\.\d+ ms")
 # (server, client) pairs whose transcripts are replayed together
-PAIRS = [("udp_echo_server_asyncio", "udp_client_asyncio")]
+PAIRS = [
+    ("udp_echo_server_asyncio", "udp_client_asyncio"),
+    ("udp_echo_server_fast", "udp_client_asyncio"),
+]
+NUMBER = re.compile(r" *\d[\d,.]*")  # with the padding that aligns it
 
 
 def transcript(name: str) -> list[str]:
@@ -45,12 +49,15 @@ def replay(commands: list[str], port: int) -> str:
     return "\n".join(shown) + "\n"
 
 
-def check(name: str, actual: str, update: bool) -> None:
+def check(
+    name: str, actual: str, update: bool, varies: re.Pattern[str] = TIMING
+) -> None:
+    """Compare with the page's transcript, except for what varies."""
     path = OUTPUT / f"{name}.console"
     if update:
         path.write_text(actual)
     expected = path.read_text()
-    assert TIMING.sub("N ms", actual) == TIMING.sub("N ms", expected)
+    assert varies.sub("N", actual) == varies.sub("N", expected)
 
 
 @pytest.mark.parametrize(("server_name", "client_name"), PAIRS)
@@ -72,6 +79,16 @@ def test_output_blocks_are_what_the_examples_print(
     check(client_name, client, update)
     errors = replay(transcript(f"{client_name}_errors"), closed_port)
     check(f"{client_name}_errors", errors, update)
+
+
+def test_bench_output_block_says_what_the_bench_prints(
+    request: pytest.FixtureRequest,
+) -> None:
+    # Every figure varies between runs; every line must still say the same.
+    update = bool(request.config.getoption("--update-output"))
+    with start_server() as server:
+        shown = replay(transcript("udp_echo_bench"), server.port)
+    check("udp_echo_bench", shown, update, varies=NUMBER)
 
 
 def test_ci_runs_the_readme_test_command() -> None:

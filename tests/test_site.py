@@ -103,6 +103,7 @@ FORMS = {
     "manpages.debian.org": r"/\w+/[\w.-]+/[\w.-]+\.[1-8]\.en\.html",
     "www.rfc-editor.org": r"/rfc/rfc\d+",
     "github.com": r"/python/cpython/issues/\d+",
+    "pypi.org": r"/project/[\w.-]+/",
 }
 DEFINITION = re.compile(r"^\[([^\]]+)\]: (\S+)$")
 

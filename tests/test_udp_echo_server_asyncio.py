@@ -1,6 +1,8 @@
 """examples/udp_echo_server_asyncio.py, run as its page shows.
 
-Every test runs once per supported Python (the `python` fixture).
+The same tests run against examples/udp_echo_server_fast.py, which must
+behave the same (the `script` fixture), and each runs once per supported
+Python (the `python` fixture).
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import re
 import signal
 import socket
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from burst import udp_counters, wait_drained
 from conftest import (
+    FAST_SERVER,
     SERVER,
     TIMEOUT,
     Python,
@@ -30,6 +33,18 @@ from conftest import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+
+@pytest.fixture(params=[SERVER, FAST_SERVER], ids=["textbook", "fast"])
+def script(request: pytest.FixtureRequest) -> str:
+    """Each echo server in turn."""
+    return str(request.param)
+
+
+@pytest.fixture
+def server(python: Python, script: str) -> Iterator[Server]:
+    with start_server(python=python, script=script) as running:
+        yield running
 
 
 def echo_of(server: Server, payload: bytes) -> tuple[bytes, Any]:
@@ -69,18 +84,20 @@ def test_summary_of_one_datagram(server: Server) -> None:
     assert summary == "stopped: echoed 1 datagram, 5 bytes; ignored 0\n"
 
 
-def test_over_ipv6(python: Python) -> None:
-    with start_server("--host", "::1", python=python) as server:
+def test_over_ipv6(python: Python, script: str) -> None:
+    with start_server("--host", "::1", python=python, script=script) as server:
         assert server.host == "::1"
         data, (host, port, _flow, _scope) = echo_of(server, b"six")
         assert (data, host, port) == (b"six", "::1", server.port)
         assert server.stop()[0] == 0
 
 
-def test_verbose_logs_each_datagram_and_socket_facts(python: Python) -> None:
+def test_verbose_logs_each_datagram_and_socket_facts(
+    python: Python, script: str
+) -> None:
     with start_server(
         "-v", "--recv-bufsize", "65536", "--send-bufsize", "32768",
-        python=python,
+        python=python, script=script,
     ) as loud:  # fmt: skip
         with udp_socket() as sock:
             sock.sendto(b"hi", loud.address)
@@ -92,10 +109,12 @@ def test_verbose_logs_each_datagram_and_socket_facts(python: Python) -> None:
     assert f"udp_server: {client}: echoed 2 bytes\n" in err
 
 
-def test_port_in_use_exits_1(python: Python, server: Server) -> None:
+def test_port_in_use_exits_1(
+    python: Python, server: Server, script: str
+) -> None:
     # Without SO_REUSEADDR (never set here) a second bind fails, so no
     # other process can share the port and take some of its datagrams.
-    result = run(SERVER, "--port", str(server.port), python=python)
+    result = run(script, "--port", str(server.port), python=python)
     assert result.returncode == 1
     assert result.stderr == (
         f"error: cannot listen on 127.0.0.1:{server.port}: "
@@ -103,11 +122,13 @@ def test_port_in_use_exits_1(python: Python, server: Server) -> None:
     )
 
 
-def test_reuse_port_lets_two_servers_share_a_port(python: Python) -> None:
-    with start_server("--reuse-port", python=python) as first:
+def test_reuse_port_lets_two_servers_share_a_port(
+    python: Python, script: str
+) -> None:
+    with start_server("--reuse-port", python=python, script=script) as first:
         port = str(first.port)
         with start_server(
-            "--reuse-port", "--port", port, python=python
+            "--reuse-port", "--port", port, python=python, script=script
         ) as second:
             assert second.port == first.port
             assert echo_of(second, b"either")[0] == b"either"
@@ -115,10 +136,10 @@ def test_reuse_port_lets_two_servers_share_a_port(python: Python) -> None:
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::"])
 def test_warns_when_reachable_from_other_machines(
-    python: Python, host: str
+    python: Python, host: str, script: str
 ) -> None:
     # Binding a wildcard address sends nothing anywhere.
-    with start_server("--host", host, python=python) as server:
+    with start_server("--host", host, python=python, script=script) as server:
         status, _, err = server.stop()
     assert status == 0
     assert err == (
@@ -169,18 +190,20 @@ def test_never_sends_more_than_it_received(server: Server) -> None:
     ],
 )
 def test_bad_usage_exits_2(
-    python: Python, args: list[str], error: str
+    python: Python, args: list[str], error: str, script: str
 ) -> None:
-    result = run(SERVER, *args, python=python)
+    result = run(script, *args, python=python)
     assert result.returncode == 2
     last = result.stderr.splitlines()[-1]
-    assert last == f"udp_echo_server_asyncio.py: error: {error}"
+    assert last == f"{Path(script).name}: error: {error}"
     assert "Traceback" not in result.stderr
 
 
-def test_address_not_on_this_machine_exits_1(python: Python) -> None:
+def test_address_not_on_this_machine_exits_1(
+    python: Python, script: str
+) -> None:
     # TEST-NET-1 (RFC 5737) is never a local address; nothing is sent.
-    result = run(SERVER, "--host", "192.0.2.1", python=python)
+    result = run(script, "--host", "192.0.2.1", python=python)
     assert result.returncode == 1
     assert result.stderr == (
         "error: cannot listen on 192.0.2.1:8888: "
@@ -230,7 +253,10 @@ def rss_kb(pid: int) -> int:
 
 
 def test_survives_a_burst_and_counts_its_losses(
-    python: Python, server: Server, report: Callable[[str], None]
+    python: Python,
+    server: Server,
+    report: Callable[[str], None],
+    script: str,
 ) -> None:
     rss_before = rss_kb(server.proc.pid)
     drops_before = udp_counters()["RcvbufErrors"]
@@ -252,10 +278,11 @@ def test_survives_a_burst_and_counts_its_losses(
     status, summary, err = server.stop()
     echoed = int(re.findall(r"echoed (\d+)", summary)[0]) - 1
     report(
-        f"burst, Python {python.version}: sent {tally['sent']:,} in "
-        f"{tally['seconds']} s, server echoed {echoed:,}, kernel dropped "
-        f"{dropped:,} (RcvbufErrors), sender got {tally['echoes']:,} "
-        f"echoes; server RSS {rss_before:,} -> {rss_after:,} kB"
+        f"burst, {Path(script).stem}, Python {python.version}: "
+        f"sent {tally['sent']:,} in {tally['seconds']} s, "
+        f"server echoed {echoed:,}, kernel dropped {dropped:,} "
+        f"(RcvbufErrors), sender got {tally['echoes']:,} echoes; "
+        f"server RSS {rss_before:,} -> {rss_after:,} kB"
     )
     assert (status, err) == (0, "")
     assert tally["sent"] == 100_000
