@@ -4,10 +4,12 @@ Shows how to load-test a UDP server fairly. It sends datagrams tagged with
 a sequence number and keeps --window of them in flight for --duration
 seconds: each echo sends the next. It prints replies per second, loss, the
 median and 99th-percentile round-trip time and, given --server-pid (Linux,
-/proc), the server's CPU time per echoed datagram: a figure that does not
-depend on how fast this load generator is. Loopback only. A window that
-goes unanswered for --timeout is counted lost and sent afresh; there is no
---retries, since a benchmark counts losses instead of hiding them.
+/proc), the server's CPU time per echoed datagram and how busy the server
+was: near 100% means the server, not this load generator, set the pace.
+Loopback only. It never sleeps, so it keeps one CPU busy while it runs. A
+window that goes unanswered for --timeout is counted lost and sent afresh;
+there is no --retries, since a benchmark counts losses instead of hiding
+them.
 
     python examples/udp_echo_server_asyncio.py --port 9000 &
     python examples/udp_echo_bench.py --port 9000 --server-pid $!
@@ -44,36 +46,41 @@ def bench(
     sock: socket.socket, size: int, window: int, seconds: float, timeout: float
 ) -> dict[str, Any]:
     """Keep window datagrams in flight for seconds; return the figures."""
-    padding = bytes(size - SEQUENCE.size)
+    # It never sleeps: waiting for an echo, it polls the socket again. A
+    # load generator asleep in recv() would have to be woken by each echo,
+    # and the server would be charged for the wake-up.
+    sock.setblocking(False)
+    datagram = bytearray(size)  # its sequence number, then zeros
+    echo = bytearray(65_535)
     in_flight: dict[int, float] = {}  # sequence number -> time sent
     round_trips: list[float] = []
-    lost = 0
-    sent = 0
-
-    def send() -> None:
-        nonlocal sent
-        sock.send(SEQUENCE.pack(sent) + padding)
-        in_flight[sent] = time.perf_counter()
-        sent += 1
-
-    sock.settimeout(timeout)
-    start = time.perf_counter()
-    for _ in range(window):
-        send()
-    while time.perf_counter() - start < seconds:
+    lost = sent = 0
+    clock, send, recv_into = time.perf_counter, sock.send, sock.recv_into
+    start = now = last_echo = clock()
+    to_send = window
+    while now < start + seconds:
+        for _ in range(to_send):
+            SEQUENCE.pack_into(datagram, 0, sent)
+            in_flight[sent] = clock()
+            send(datagram)
+            sent += 1
+        to_send = 0
         try:
-            echo = sock.recv(65_535)
-        except socket.timeout:  # the whole window is gone: count, refill
-            lost += len(in_flight)
-            in_flight.clear()
-            for _ in range(window):
-                send()
+            recv_into(echo)
+        except BlockingIOError:  # nothing yet
+            now = clock()
+            if now - last_echo > timeout:  # the whole window is gone
+                lost += len(in_flight)
+                in_flight.clear()
+                to_send = window
+                last_echo = now
             continue
+        now = last_echo = clock()
         sent_at = in_flight.pop(SEQUENCE.unpack_from(echo)[0], None)
         if sent_at is not None:  # else a late echo, already counted lost
-            round_trips.append(time.perf_counter() - sent_at)
-            send()
-    elapsed = time.perf_counter() - start
+            round_trips.append(now - sent_at)
+            to_send = 1
+    elapsed = now - start
     if not round_trips:
         raise TimeoutError(f"no echo in {elapsed:.1f} s")
     ordered = sorted(round_trips)
@@ -142,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.server_pid:
                 cpu = cpu_seconds(args.server_pid) - cpu_before
                 result["server_cpu_us"] = cpu * 1e6 / result["replies"]
+                result["server_busy"] = cpu / result["seconds"]
         except ConnectionRefusedError:
             print(f"error: nothing is listening at {peer}", file=sys.stderr)
             return 1
@@ -159,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  rtt p99     {result['rtt_p99_us']:12,.0f} us")
     if "server_cpu_us" in result:
         print(f"  server CPU  {result['server_cpu_us']:12.2f} us per echo")
+        print(f"  server busy {result['server_busy']:12.0%} of one CPU")
     return 0
 
 

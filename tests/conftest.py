@@ -28,7 +28,6 @@ SERVER = "examples/udp_echo_server_asyncio.py"
 FAST_SERVER = "examples/udp_echo_server_fast.py"
 TIMEOUT = 30.0  # seconds: the most any one subprocess may take
 LISTENING = re.compile(r"listening on \[?([^\]]+)\]?:(\d+)")
-REPORT = pytest.StashKey[list[str]]()  # figures for the run's summary
 # The Pythons every example test runs on. A developer without some of them
 # can narrow the list, e.g. COOKBOOK_PYTHONS=3.11; CI runs them all.
 VERSIONS = os.environ.get("COOKBOOK_PYTHONS", "3.9,3.10,3.11,3.12,3.13")
@@ -81,13 +80,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def report(request: pytest.FixtureRequest) -> Callable[[str], None]:
     """Add a line to the run's summary: figures measured, files written."""
-    return request.config.stash.setdefault(REPORT, []).append
+
+    def add(line: str) -> None:
+        # Kept with the test's report, which pytest-xdist's workers send
+        # to the main process, where the summary is written.
+        request.node.user_properties.append(("report", line))
+
+    return add
 
 
-def pytest_terminal_summary(
-    terminalreporter: pytest.TerminalReporter, config: pytest.Config
-) -> None:
-    for line in config.stash.get(REPORT, []):
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in report.user_properties
+        if name == "report"
+    ]
+    for line in dict.fromkeys(lines):  # in order, once each
         terminalreporter.write_line(line)
 
 

@@ -3,14 +3,14 @@
 The test builds the site, serves it on 127.0.0.1 and drives Debian's
 Chromium (/usr/bin/chromium; Playwright cannot download a browser here).
 Every request to any other host is aborted and reported as a failure. A
-screenshot of every page lands in the run's temporary folder; the run's
-summary names it.
+screenshot of every page lands in the temporary folder of the process
+that took it; the run's summary names the folders.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import REPORT, ROOT, TIMEOUT, run
+from conftest import ROOT, TIMEOUT, run
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
@@ -83,14 +83,8 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def screenshots(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Path:
-    folder = tmp_path_factory.mktemp("screenshots")
-    request.config.stash.setdefault(REPORT, []).append(
-        f"screenshots of every page: {folder}"
-    )
-    return folder
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("screenshots")
 
 
 @pytest.fixture
@@ -157,6 +151,7 @@ def test_page_loads_offline_without_errors(
     name: str,
     problems: list[str],
     screenshots: Path,
+    report: Callable[[str], None],
 ) -> None:
     page.goto(url_of(site, name), wait_until="networkidle")
     assert page.locator("h1").count() == 1
@@ -165,6 +160,7 @@ def test_page_loads_offline_without_errors(
         full_page=True,
         animations="disabled",
     )
+    report(f"screenshots of every page: {screenshots}")
     assert problems == []
 
 

@@ -171,8 +171,10 @@ def test_everything_lost_exits_1_within_its_bound(python: Python) -> None:
             elapsed = time.monotonic() - started
             assert server.stop()[1].startswith("stopped: echoed 0 datagrams")
     assert result.returncode == 1
-    assert "no echo after 4 attempts in 3.0 s" in result.stderr
-    assert 3.0 <= elapsed < 3.0 + 5  # 0.2 + 0.4 + 0.8 + 1.6 s of waiting
+    # 0.2 + 0.4 + 0.8 + 1.6 s of waiting, and whatever a busy machine adds
+    said = re.search(r"no echo after 4 attempts in (\d+\.\d) s", result.stderr)
+    assert said and float(said[1]) >= 3.0
+    assert 3.0 <= elapsed < 3.0 + 5
 
 
 def test_unreachable_network_exits_1(python: Python) -> None:

@@ -31,8 +31,11 @@ def test_measures_an_echo_server(python: Python, server: Server) -> None:
     figures = dict(re.findall(r"^  (\S.*?\S)  +(\S.*)$", result.stdout, re.M))
     assert set(figures) == {
         "replies/s", "lost", "rtt p50", "rtt p99", "server CPU",
+        "server busy",
     }  # fmt: skip
     assert figures["lost"].startswith("0 of ")
+    busy = re.fullmatch(r"(\d+)% of one CPU", figures["server busy"])
+    assert busy and 0 < int(busy[1]) <= 110  # CPU ticks are coarse
     assert float(figures["replies/s"].replace(",", "")) > 100
 
 
