@@ -11,8 +11,10 @@ the chart (docs/images/performance.svg) are made from that file alone.
 
 Servers: a blocking recvfrom/sendto loop and a selectors loop (both below),
 the textbook asyncio server, the same with asyncio's read size cut from
-256 KiB to 2 KiB (the cause, isolated), the fast asyncio server, and both
-asyncio servers on uvloop where it is installed.
+256 KiB to 2 KiB (the cause, isolated) or with glibc's malloc tuned so
+that a 256 KiB block no longer costs system calls (the cause, worked
+around), the fast asyncio server, and both asyncio servers on uvloop where
+it is installed.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ SERVERS = {
     "selectors loop": "selectors",
     "asyncio textbook": "textbook",
     "asyncio textbook, 2 KiB reads": "textbook-2k",
+    "asyncio textbook, glibc tuned": "textbook-tuned",
     "asyncio fast": "fast",
     "uvloop textbook": "textbook-uvloop",
     "uvloop fast": "fast-uvloop",
@@ -88,6 +91,11 @@ def serve(kind: str) -> None:
     {"blocking": serve_blocking, "selectors": serve_selectors}[kind](sock)
 
 
+# Keeps 256 KiB blocks on the heap, and the heap from shrinking after each.
+TUNED = (
+    "GLIBC_TUNABLES=glibc.malloc.mmap_threshold=524288"
+    ":glibc.malloc.trim_threshold=1048576"
+)
 # Variants of the examples: the same script, run by this launcher.
 LAUNCH = """\
 import asyncio, runpy, sys
@@ -116,6 +124,8 @@ def command(kind: str) -> list[str]:
     script = str(ROOT / "examples" / f"udp_echo_server_{name}.py")
     if kind in ("textbook", "fast"):
         return [sys.executable, script, "--port", "0"]
+    if kind == "textbook-tuned":
+        return ["env", TUNED, sys.executable, script, "--port", "0"]
     return [sys.executable, "-c", LAUNCH, kind, script, "--port", "0"]
 
 
@@ -176,7 +186,8 @@ def measure(
 
 def syscalls(seconds: float) -> str:
     """System calls per echo of some servers, counted by strace -c."""
-    counted = ("epoll_wait", "recvfrom", "sendto", "mmap", "mremap", "munmap")
+    counted = ("epoll_wait", "recvfrom", "sendto",
+               "mmap", "mremap", "munmap", "brk")  # fmt: skip
     lines = [
         "System calls per echo, W=32, 64-byte datagrams, counted with "
         "`strace -c -f`. The textbook server's counts do not depend on its "
@@ -186,7 +197,7 @@ def syscalls(seconds: float) -> str:
         "| server | " + " | ".join(counted) + " |",
         "| --- |" + " ---: |" * len(counted),
     ]
-    for name in list(SERVERS)[:5]:  # the plain loops and the asyncio ones
+    for name in [n for n in SERVERS if "uvloop" not in n]:
         with tempfile.NamedTemporaryFile("r") as counts:
             server = subprocess.Popen(
                 ["strace", "-c", "-f", "-o", counts.name,
@@ -236,8 +247,8 @@ def summarize(rows: list[dict[str, Any]]) -> tuple[Runs, dict[Any, Any]]:
     return runs, cell
 
 
-def render(results: dict[str, Any]) -> None:
-    """Write the tables and the chart from saved results."""
+def render(results: dict[str, Any]) -> dict[Path, str]:
+    """The tables and the chart, made from saved results alone."""
     rows = results["rows"]
     _, cell = summarize(rows)
     names = [n for n in SERVERS if any(r["server"] == n for r in rows)]
@@ -264,10 +275,11 @@ def render(results: dict[str, Any]) -> None:
                 f"{r['server_busy']:.0%} busy"
             )
         lines.append(f"| {name} | " + " | ".join(parts) + " |")
-    TABLE.write_text("\n".join(lines) + "\n")
-    TARGETS.write_text(targets(results["targets"]))
-    CHART.parent.mkdir(exist_ok=True)
-    CHART.write_text(chart(names, cell))
+    return {
+        TABLE: "\n".join(lines) + "\n",
+        TARGETS: targets(results["targets"]),
+        CHART: chart(names, cell),
+    }
 
 
 def targets(results: dict[str, Any]) -> str:
@@ -322,39 +334,52 @@ def targets(results: dict[str, Any]) -> str:
 
 
 def chart(names: list[str], cell: dict[Any, Any]) -> str:
-    """Two bar charts, W=32 with 64-byte datagrams: replies/s, CPU/echo."""
-    colours = ["#546e7a", "#78909c", "#e53935", "#fb8c00", "#43a047",
-               "#8e24aa", "#1e88e5"]  # fmt: skip
-    width, bar, gap, left = 760, 22, 6, 230
-    out = []
-    y = 30
-    for title, key, unit in (
-        ("Replies per second (W=32, 64 B): more is better",
-         "replies_per_s", ""),
-        ("Server CPU per echo (W=32, 64 B): less is better",
-         "server_cpu_us", " µs"),
-    ):  # fmt: skip
-        values = [cell[(n, 32, 64)][key] for n in names]
-        top = max(values)
-        out.append(f'<text x="10" y="{y}" class="t">{title}</text>')
-        y += 14
-        for i, (name, value) in enumerate(zip(names, values)):
-            length = (width - left - 90) * value / top
-            out.append(
-                f'<text x="{left - 8}" y="{y + 16}" text-anchor="end">'
-                f"{html.escape(name)}</text>"
-                f'<rect x="{left}" y="{y}" width="{length:.1f}" '
-                f'height="{bar}" fill="{colours[i % len(colours)]}"/>'
-                f'<text x="{left + length + 6:.1f}" y="{y + 16}">'
-                f"{value:,.1f}{unit}</text>"
-            )
-            y += bar + gap
-        y += 30
+    """Bar charts side by side, replies/s and CPU per echo: a group of
+    bars per server, one bar per case."""
+    colours = ["#90caf9", "#1e88e5", "#ffcc80", "#fb8c00"]  # as CASES
+    label, panel, bar, group = 200, 280, 9, 12
+    top = 70
+    height = top + len(names) * (len(CASES) * bar + group) + 10
+    out = [
+        f'<rect x="{label + i * 140}" y="10" width="12" height="12" '
+        f'fill="{colour}"/><text x="{label + i * 140 + 16}" y="21">'
+        f"W={w}, {size:,} B</text>"
+        for i, ((w, size), colour) in enumerate(zip(CASES, colours))
+    ]
+    for p, (title, key, scale, digits, unit) in enumerate((
+        ("Replies per second: more is better", "replies_per_s",
+         1000, ".0f", "k"),
+        ("Server CPU per echo, µs: less is better", "server_cpu_us",
+         1, ".1f", ""),
+    )):  # fmt: skip
+        x = label + p * panel
+        most = max(cell[(n, w, s)][key] for n in names for w, s in CASES)
+        out.append(f'<text x="{x}" y="{top - 14}" class="t">{title}</text>')
+        y = top
+        for name in names:
+            if p == 0:
+                out.append(
+                    f'<text x="{label - 8}" y="{y + 2 * bar + 4}" '
+                    f'text-anchor="end">{html.escape(name)}</text>'
+                )
+            for (window, size), colour in zip(CASES, colours):
+                value = cell[(name, window, size)][key]
+                length = (panel - 70) * value / most
+                out.append(
+                    f'<rect x="{x}" y="{y}" width="{length:.1f}" '
+                    f'height="{bar - 1}" fill="{colour}"/>'
+                    f'<text x="{x + length + 4:.1f}" y="{y + bar - 1}" '
+                    f'class="v">{value / scale:{digits}}{unit}</text>'
+                )
+                y += bar
+            y += group
+    width = label + 2 * panel
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
-        f'height="{y}" font-family="sans-serif" font-size="13">'
-        "<style>.t{font-weight:bold;font-size:14px}</style>"
-        f'<rect width="{width}" height="{y}" fill="white"/>'
+        f'height="{height}" font-family="sans-serif" font-size="12">'
+        "<style>.t{font-weight:bold;font-size:13px}.v{font-size:9px}"
+        "</style>"
+        f'<rect width="{width}" height="{height}" fill="white"/>'
         + "".join(out)
         + "</svg>\n"
     )
@@ -405,7 +430,8 @@ def main() -> int:
                 "rows": target_rows,
             },
         }, indent=1) + "\n")  # fmt: skip
-    render(json.loads(RESULTS.read_text()))
+    for path, text in render(json.loads(RESULTS.read_text())).items():
+        path.write_text(text)
     return 0
 
 

@@ -9,9 +9,11 @@ free one here) and timings. `pytest --update-output` rewrites the files.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 
+import perf
 import pytest
 from conftest import ROOT, run, start_server
 
@@ -89,6 +91,16 @@ def test_bench_output_block_says_what_the_bench_prints(
     with start_server() as server:
         shown = replay(transcript("udp_echo_bench"), server.port)
     check("udp_echo_bench", shown, update, varies=NUMBER)
+
+
+def test_performance_page_is_rendered_from_its_saved_results() -> None:
+    # Its tables and chart come from the benchmark's JSON alone: none is
+    # edited by hand, and none is left behind when the renderer changes.
+    results = json.loads(perf.RESULTS.read_text())
+    for path, text in perf.render(results).items():
+        assert path.read_text() == text, (
+            f"{path.name} is stale: run python tests/perf.py --render"
+        )
 
 
 def test_ci_runs_the_readme_test_command() -> None:

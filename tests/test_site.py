@@ -104,6 +104,7 @@ FORMS = {
     "www.rfc-editor.org": r"/rfc/rfc\d+",
     "github.com": r"/python/cpython/issues/\d+",
     "pypi.org": r"/project/[\w.-]+/",
+    "www.gnu.org": r"/software/libc/manual/html_node/[\w.-]+\.html",
 }
 DEFINITION = re.compile(r"^\[([^\]]+)\]: (\S+)$")
 
