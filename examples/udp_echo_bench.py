@@ -75,9 +75,10 @@ def bench(
                 to_send = window
                 last_echo = now
             continue
-        now = last_echo = clock()
+        now = clock()
         sent_at = in_flight.pop(SEQUENCE.unpack_from(echo)[0], None)
         if sent_at is not None:  # else a late echo, already counted lost
+            last_echo = now
             round_trips.append(now - sent_at)
             to_send = 1
     elapsed = now - start

@@ -85,7 +85,7 @@ class Drainer:
             self.bytes += echoed_bytes
             if unsent:
                 self.unsent += unsent
-                log.warning("%d replies dropped: send buffer full", unsent)
+                log.warning("send buffer full: replies dropped: %d", unsent)
 
 
 async def serve(sock: socket.socket) -> Drainer:

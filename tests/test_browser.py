@@ -182,17 +182,17 @@ def test_code_blocks_are_the_files_and_copy_them(
             r"\(\d+\)$", "", (ROOT / path).read_text(), flags=re.M
         )
         assert shown_code(block) == expected
-        # A copy button in a hidden tab cannot be clicked: show its tab.
-        tab = block.evaluate(
-            """b => { const t = b.closest(".tabbed-block");
-                      return t ? [...t.parentElement.children].indexOf(t)
-                               : -1; }"""
+        # A copy button in a hidden tab cannot be clicked: show its tab,
+        # the label with the same place as the block's tab among its own.
+        tab = block.locator(
+            "xpath=ancestor::*[contains(@class, 'tabbed-block')][1]"
         )
-        if tab >= 0:
-            labels = block.locator(
-                "xpath=ancestor::div[contains(@class, 'tabbed-set')][1]"
-            ).locator(":scope > .tabbed-labels > label")
-            labels.nth(tab).click()
+        if tab.count():
+            place = tab.locator("xpath=preceding-sibling::*").count()
+            labels = tab.locator(
+                "xpath=../../*[contains(@class, 'tabbed-labels')]/label"
+            )
+            labels.nth(place).click()
         block.hover()
         block.locator("button[data-md-type=copy]").click()
         copied = page.evaluate("navigator.clipboard.readText()")

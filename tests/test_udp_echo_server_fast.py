@@ -45,4 +45,4 @@ def test_reply_is_dropped_and_counted_when_the_send_buffer_is_full(
     drainer = Drainer(FullSendBuffer())  # type: ignore[arg-type]
     drainer.drain()
     assert (drainer.datagrams, drainer.unsent) == (0, 1)
-    assert "1 replies dropped: send buffer full" in caplog.text
+    assert "send buffer full: replies dropped: 1" in caplog.text
