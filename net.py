@@ -8,13 +8,18 @@ the helpers return None or False instead.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
+import os
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("net")
+
+MAX_WAIT = 3600.0  # seconds: the longest wait any option may ask for
 
 # Linux caps SO_RCVBUF and SO_SNDBUF requests at these sysctls; other
 # systems have no such files.
@@ -82,11 +87,12 @@ def reuse_port(sock: socket.socket) -> bool:
     UDP socket, it does not let another user's process take the port.
     """
     option = getattr(socket, "SO_REUSEPORT", None)
-    if option is None:  # pragma: no cover - Windows has no SO_REUSEPORT
-        return False
     try:
+        if option is None:  # Windows has none
+            raise OSError("not defined on this system")
         sock.setsockopt(socket.SOL_SOCKET, option, 1)
-    except OSError:  # pragma: no cover - defined, but refused by the kernel
+    except OSError as exc:
+        log.warning("SO_REUSEPORT is not available here: %s", exc)
         return False
     return True
 
@@ -105,8 +111,7 @@ def describe(sock: socket.socket) -> str:
     options = [f"SO_RCVBUF={recv}", f"SO_SNDBUF={send}"]
     for name in ("SO_REUSEADDR", "SO_REUSEPORT"):
         option = getattr(socket, name, None)
-        # pragma below: only Windows lacks one of these options.
-        if option is not None:  # pragma: no branch
+        if option is not None:  # Windows has no SO_REUSEPORT
             value = sock.getsockopt(socket.SOL_SOCKET, option)
             options.append(f"{name}={value}")
     return f"{kind} {where} " + " ".join(options)
@@ -130,3 +135,91 @@ def send_datagram(
         sock.send(data)
     else:
         sock.sendto(data, addr)
+
+
+def parser(
+    description: str | None, server: bool = False
+) -> argparse.ArgumentParser:
+    """An argument parser with the options every example takes.
+
+    --host, --port and -v/--verbose, with their defaults in --help; a
+    server's --port may be 0, for any free port. The description (the
+    example's docstring) is shown as written.
+    """
+    new = argparse.ArgumentParser(
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    new.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help=("address to listen on" if server else "server address")
+        + " (default: %(default)s)",
+    )
+    lowest = 0 if server else 1
+    new.add_argument(
+        "--port",
+        type=lambda text: bounded_int(text, lowest, 65_535),
+        default=8888,
+        help=("port to listen on, 0 for any free one" if server else "port")
+        + " (default: %(default)s)",
+    )
+    new.add_argument(
+        "-v", "--verbose", action="store_true", help="log on stderr"
+    )
+    return new
+
+
+def add_buffer_options(parser: argparse.ArgumentParser) -> None:
+    """Add --recv-bufsize and --send-bufsize: see set_buffer_sizes()."""
+    for option, name in (
+        ("--recv-bufsize", "SO_RCVBUF"),
+        ("--send-bufsize", "SO_SNDBUF"),
+    ):
+        parser.add_argument(
+            option,
+            type=lambda text: bounded_int(text, 1, 2**31 - 1),
+            metavar="BYTES",
+            help=f"{name} to ask for (default: the system's)",
+        )
+
+
+def bounded_int(text: str, lowest: int, highest: int) -> int:
+    """Parse a whole number from lowest to highest, for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not lowest <= value <= highest:
+        raise argparse.ArgumentTypeError(
+            f"must be from {lowest} to {highest}, not {text}"
+        )
+    return value
+
+
+def seconds(text: str) -> float:
+    """Parse a wait for argparse: more than 0 and at most MAX_WAIT seconds.
+
+    float() accepts "inf" and "nan"; a wait must end, so both are refused.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= MAX_WAIT:  # false for nan too
+        raise argparse.ArgumentTypeError(
+            f"must be more than 0 and at most {MAX_WAIT:g} seconds, not {text}"
+        )
+    return value
+
+
+def message_bytes(arg: str) -> bytes:
+    """The bytes of a message argument, exactly as the user typed them.
+
+    Python decodes the command line with the file system encoding; fsencode
+    undoes that, so even bytes that are not UTF-8 reach the wire unchanged.
+    "-" means: read the message from standard input, to its end.
+    """
+    if arg == "-":
+        return sys.stdin.buffer.read()
+    return os.fsencode(arg)

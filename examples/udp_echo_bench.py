@@ -13,8 +13,13 @@ them.
 
     python examples/udp_echo_server_asyncio.py --port 9000 &
     python examples/udp_echo_bench.py --port 9000 --server-pid $!
+    kill $!
 
-Exit status: 0 done, 1 no echo at all, 2 bad usage.
+It first waits up to --timeout for the server to answer (a server started
+just before it may not be listening yet), then starts the clock.
+
+Exit status: 0 done, 1 no server answered or it stopped mid-run, 2 bad
+usage, 130 interrupted (Ctrl+C).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import ipaddress
 import json
 import logging
 import os
+import signal
 import socket
 import struct
 import sys
@@ -33,6 +39,7 @@ from typing import Any
 import net
 
 SEQUENCE = struct.Struct("!Q")  # each datagram starts with its number
+PROBE = SEQUENCE.pack(2**64 - 1)  # a number no timed datagram will have
 
 
 def cpu_seconds(pid: int) -> float:
@@ -40,6 +47,27 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()  # after the name
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_server(sock: socket.socket, timeout: float) -> None:
+    """Return once the server echoes a probe; raise after timeout seconds.
+
+    A refusal only means nothing is listening yet: probe again, every 50 ms.
+    """
+    sock.settimeout(0.05)
+    deadline = time.monotonic() + timeout
+    error: OSError = TimeoutError(f"no echo within {timeout:g} s")
+    while time.monotonic() < deadline:
+        try:
+            sock.send(PROBE)
+            sock.recv(65_535)  # any reply: the socket is connected to it
+            return
+        except ConnectionRefusedError as exc:
+            error = exc
+            time.sleep(0.05)  # an ICMP error comes back at once
+        except socket.timeout:  # TimeoutError, from Python 3.10 on
+            pass
+    raise error
 
 
 def bench(
@@ -55,17 +83,18 @@ def bench(
     in_flight: dict[int, float] = {}  # sequence number -> time sent
     round_trips: list[float] = []
     lost = sent = 0
+    stopped = None  # why the run ended early, if it did
     clock, send, recv_into = time.perf_counter, sock.send, sock.recv_into
     start = now = last_echo = clock()
     to_send = window
     while now < start + seconds:
-        for _ in range(to_send):
-            SEQUENCE.pack_into(datagram, 0, sent)
-            in_flight[sent] = clock()
-            send(datagram)
-            sent += 1
-        to_send = 0
         try:
+            for _ in range(to_send):
+                SEQUENCE.pack_into(datagram, 0, sent)
+                in_flight[sent] = clock()
+                send(datagram)
+                sent += 1
+            to_send = 0
             recv_into(echo)
         except BlockingIOError:  # nothing yet
             now = clock()
@@ -75,6 +104,10 @@ def bench(
                 to_send = window
                 last_echo = now
             continue
+        except ConnectionRefusedError:  # the server went away mid-run
+            now = clock()
+            stopped = "the server stopped answering (refused)"
+            break
         now = clock()
         sent_at = in_flight.pop(SEQUENCE.unpack_from(echo)[0], None)
         if sent_at is not None:  # else a late echo, already counted lost
@@ -83,7 +116,7 @@ def bench(
             to_send = 1
     elapsed = now - start
     if not round_trips:
-        raise TimeoutError(f"no echo in {elapsed:.1f} s")
+        raise TimeoutError(stopped or f"no echo in {elapsed:.1f} s")
     ordered = sorted(round_trips)
 
     def percentile(p: int) -> float:  # nearest rank, in microseconds
@@ -96,23 +129,52 @@ def bench(
         "rtt_p50_us": percentile(50),
         "rtt_p99_us": percentile(99),
         "seconds": elapsed,
+        "stopped": stopped,
     }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = net.parser(__doc__)
+    parser.add_argument(
+        "--size",
+        type=lambda text: net.bounded_int(text, SEQUENCE.size, 65_507),
+        default=64,
+        metavar="BYTES",
+        help=f"datagram size, {SEQUENCE.size} to 65507 (default: %(default)s)",
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8888)
-    parser.add_argument("--size", type=int, default=64, metavar="BYTES")
-    parser.add_argument("--window", type=int, default=32, metavar="W")
-    parser.add_argument("--duration", type=float, default=5.0, metavar="S")
-    parser.add_argument("--timeout", type=float, default=1.0, metavar="S")
-    parser.add_argument("--server-pid", type=int, metavar="PID")
-    parser.add_argument("--json", action="store_true", help="one JSON line")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument(
+        "--window",
+        type=lambda text: net.bounded_int(text, 1, 10_000),
+        default=32,
+        metavar="W",
+        help="datagrams in flight, 1 to 10000 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=net.seconds,
+        default=5.0,
+        metavar="S",
+        help="seconds to run (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=net.seconds,
+        default=1.0,
+        metavar="S",
+        help="seconds without an echo before the window counts as lost, "
+        "and the longest wait for the server to answer at the start "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--server-pid",
+        type=int,
+        metavar="PID",
+        help="the server's process ID, to report its CPU time (Linux; "
+        "default: none, no CPU figures)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON line instead"
+    )
     args = parser.parse_args(argv)
     try:
         loopback = ipaddress.ip_address(args.host).is_loopback
@@ -120,14 +182,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         loopback = False
     if not loopback:
         parser.error("--host must be a loopback address, such as 127.0.0.1")
-    if not 1 <= args.port <= 65535:
-        parser.error("--port must be from 1 to 65535")
-    if not SEQUENCE.size <= args.size <= 65_507:
-        parser.error(f"--size must be from {SEQUENCE.size} to 65507")
-    if args.window < 1:
-        parser.error("--window must be 1 or more")
-    if not (args.duration > 0 and args.timeout > 0):
-        parser.error("--duration and --timeout must be more than 0")
+    if args.server_pid is not None:
+        try:
+            cpu_seconds(args.server_pid)
+        except OSError:
+            parser.error(f"--server-pid: no process {args.server_pid} here")
     return args
 
 
@@ -143,23 +202,50 @@ def main(argv: list[str] | None = None) -> int:
         sock.connect((args.host, args.port))
         logging.getLogger("udp_bench").info("%s", net.describe(sock))
         try:
+            wait_for_server(sock, args.timeout)
             cpu_before = cpu_seconds(args.server_pid) if args.server_pid else 0
             result = bench(
                 sock, args.size, args.window, args.duration, args.timeout
             )
-            if args.server_pid:
-                cpu = cpu_seconds(args.server_pid) - cpu_before
-                result["server_cpu_us"] = cpu * 1e6 / result["replies"]
-                result["server_busy"] = cpu / result["seconds"]
+        except KeyboardInterrupt:  # Ctrl+C: the terminal already shows ^C
+            return 128 + signal.SIGINT
         except ConnectionRefusedError:
             print(f"error: nothing is listening at {peer}", file=sys.stderr)
             return 1
-        except OSError as exc:  # TimeoutError, no such process, ...
+        except OSError as exc:  # TimeoutError, unreachable, ...
             print(f"error: {peer}: {exc.strerror or exc}", file=sys.stderr)
             return 1
+    if args.server_pid:
+        try:
+            cpu = cpu_seconds(args.server_pid) - cpu_before
+        except OSError:  # the process has exited: its CPU time is gone
+            if not result["stopped"]:  # else the error below says enough
+                print(
+                    f"warning: process {args.server_pid} exited during "
+                    "the run: no server CPU figures",
+                    file=sys.stderr,
+                )
+        else:
+            result["server_cpu_us"] = cpu * 1e6 / result["replies"]
+            result["server_busy"] = cpu / result["seconds"]
     if args.json:
         print(json.dumps({**vars(args), **result}))
-        return 0
+    else:
+        report(args, peer, result)
+    if result["stopped"]:
+        seconds = result["seconds"]
+        print(
+            f"error: {peer}: {result['stopped']} after {seconds:.1f} s; "
+            "the figures cover that time",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def report(
+    args: argparse.Namespace, peer: str, result: dict[str, Any]
+) -> None:
     sent = result["replies"] + result["lost"]
     print(f"{peer}, {args.size}-byte datagrams, window {args.window}:")
     print(f"  replies/s   {result['replies_per_s']:12,.0f}")
@@ -169,7 +255,6 @@ def main(argv: list[str] | None = None) -> int:
     if "server_cpu_us" in result:
         print(f"  server CPU  {result['server_cpu_us']:12.2f} us per echo")
         print(f"  server busy {result['server_busy']:12.0%} of one CPU")
-    return 0
 
 
 if __name__ == "__main__":

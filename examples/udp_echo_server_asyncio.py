@@ -49,7 +49,7 @@ class EchoServerProtocol(asyncio.DatagramProtocol):
         peer = net.format_address(addr)
         if addr[1] in SERVICE_PORTS:
             self.ignored += 1
-            log.info("%s: ignored: a service port, a reply could loop", peer)
+            log.info("%s: ignored: a service port", peer)
             return
         # The reply goes to exactly the address the datagram came from. (1)
         try:
@@ -81,9 +81,8 @@ def open_socket(
     sock = socket.socket(family, kind, proto)
     try:
         net.set_buffer_sizes(sock, recv, send)
-        if reuse_port and not net.reuse_port(sock):  # pragma: no cover
-            # Only where the OS has no SO_REUSEPORT (Windows).
-            log.warning("SO_REUSEPORT is not available here")
+        if reuse_port:
+            net.reuse_port(sock)  # logs a warning where there is none
         # No SO_REUSEADDR: on UDP it would let another process bind this
         # port too and take a share of its datagrams.
         sock.bind(address)  # after every option is set (2)
@@ -114,27 +113,14 @@ async def serve(sock: socket.socket) -> EchoServerProtocol:
 def parse_args(
     argv: list[str] | None, description: str | None = __doc__
 ) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=description,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8888)
-    parser.add_argument("--recv-bufsize", type=int, metavar="BYTES")
-    parser.add_argument("--send-bufsize", type=int, metavar="BYTES")
+    parser = net.parser(description, server=True)
+    net.add_buffer_options(parser)
     parser.add_argument(
         "--reuse-port",
         action="store_true",
         help="set SO_REUSEPORT: several servers may share the port",
     )
-    parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    if not 0 <= args.port <= 65535:
-        parser.error("--port must be from 0 to 65535")
-    for size in (args.recv_bufsize, args.send_bufsize):
-        if size is not None and size <= 0:
-            parser.error("buffer sizes must be more than 0")
-    return args
+    return parser.parse_args(argv)
 
 
 class Counts(Protocol):

@@ -62,6 +62,8 @@ class Drainer:
                     return
                 if addr[1] in SERVICE_PORTS:  # a reply could loop
                     self.ignored += 1
+                    peer = net.format_address(addr)
+                    log.info("%s: ignored: a service port", peer)
                     continue
                 try:
                     sendto(view[:size], addr)

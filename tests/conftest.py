@@ -34,13 +34,20 @@ VERSIONS = os.environ.get("COOKBOOK_PYTHONS", "3.9,3.10,3.11,3.12,3.13")
 PYENV = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
 
 
+# Examples run in Python's development mode with every warning an error:
+# an unclosed socket, a coroutine never awaited or a slow asyncio callback
+# fails the test instead of scrolling past.
+STRICT = ("-X", "dev", "-W", "error")
+CURRENT = "{}.{}".format(*sys.version_info)
+
+
 @dataclass(frozen=True)
 class Python:
     """How to start an interpreter: its command and its environment."""
 
-    command: tuple[str, ...] = (sys.executable,)
+    command: tuple[str, ...] = (sys.executable, *STRICT)
     env: dict[str, str] = field(default_factory=dict)
-    version: str = "{}.{}".format(*sys.version_info)
+    version: str = CURRENT
 
     @classmethod
     def find(cls, version: str) -> Python:
@@ -48,19 +55,23 @@ class Python:
 
         Others find net.py through PYTHONPATH, as the examples' pages say.
         """
-        if version == "{}.{}".format(*sys.version_info):
+        if version == CURRENT:
             return cls()
         found = sorted(PYENV.glob(f"versions/{version}.*/bin/python{version}"))
         if not found:
             pytest.fail(f"no Python {version} under {PYENV}/versions")
-        return cls((str(found[-1]),), {"PYTHONPATH": str(ROOT)}, version)
+        command = (str(found[-1]), *STRICT)
+        return cls(command, {"PYTHONPATH": str(ROOT)}, version)
 
     def prefixed(self, *prefix: str) -> Python:
         """The same interpreter, started through prefix (say, ip netns)."""
         return Python((*prefix, *self.command), self.env, self.version)
 
 
-HERE = Python()
+HERE = Python()  # for the examples
+# Without the strict flags: for tools (python -m NAME), and for the
+# transcripts on the pages, which show what a reader's plain `python` prints.
+PLAIN = Python((sys.executable,))
 
 
 @pytest.fixture(params=VERSIONS.split(","), ids=lambda v: f"py{v}")

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import ROOT, TIMEOUT, run
+from conftest import PLAIN, ROOT, TIMEOUT, run
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
@@ -63,7 +63,9 @@ class QuietHandler(SimpleHTTPRequestHandler):
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The built site, served on 127.0.0.1; yields its base URL."""
     out = tmp_path_factory.mktemp("site")
-    build = run("-m", "mkdocs", "build", "--site-dir", str(out))
+    build = run(
+        "-m", "mkdocs", "build", "--site-dir", str(out), python=PLAIN
+    )  # fmt: skip
     assert build.returncode == 0, build.stderr
     handler = partial(QuietHandler, directory=str(out))
     with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:

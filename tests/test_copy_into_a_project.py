@@ -10,14 +10,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from conftest import CLIENT, ROOT, SERVER, Python, run, start_server
+from conftest import CLIENT, ROOT, SERVER, STRICT, Python, run, start_server
 
 
 def test_examples_run_from_a_folder_of_their_own(tmp_path: Path) -> None:
     assert not tmp_path.is_relative_to(ROOT)
     for name in (CLIENT, SERVER, "net.py"):
         shutil.copy(ROOT / name, tmp_path)
-    python = Python((shutil.which("python3") or "python3", "-S", "-E"))
+    python3 = shutil.which("python3") or "python3"
+    python = Python((python3, "-S", "-E", *STRICT))
     with start_server(
         script="udp_echo_server_asyncio.py", cwd=tmp_path, python=python
     ) as server:

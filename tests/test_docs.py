@@ -15,10 +15,10 @@ import shlex
 
 import perf
 import pytest
-from conftest import ROOT, run, start_server
+from conftest import PLAIN, ROOT, run, start_server, udp_socket
 
 OUTPUT = ROOT / "docs" / "output"
-TIMING = re.compile(r"\d+\.\d+ ms")
+TIMING = re.compile(r"\d+\.\d+ m?s")
 # (server, client) pairs whose transcripts are replayed together
 PAIRS = [
     ("udp_echo_server_asyncio", "udp_client_asyncio"),
@@ -33,8 +33,12 @@ def transcript(name: str) -> list[str]:
     return [line[2:] for line in text.splitlines() if line.startswith("$ ")]
 
 
-def replay(commands: list[str], port: int) -> str:
-    """Run commands as a terminal would; return the terminal's text."""
+def replay(commands: list[str], ports: dict[str, int]) -> str:
+    """Run commands as a terminal would; return the terminal's text.
+
+    ports maps each port a page shows (8888 when it shows none) to the
+    port of what the test started in its place.
+    """
     shown, status = [], 0
     for command in commands:
         shown.append(f"$ {command}")
@@ -44,10 +48,13 @@ def replay(commands: list[str], port: int) -> str:
         python, script, *args = shlex.split(command)
         assert python == "python", command
         if "--port" not in args:
-            args += ["--port", str(port)]
-        result = run(script, *args, merge=True)
+            args += ["--port", "8888"]
+        at = args.index("--port") + 1
+        page_port, args[at] = args[at], str(ports[args[at]])
+        result = run(script, *args, merge=True, python=PLAIN)
         status = result.returncode
-        shown += result.stdout.replace(f":{port}", ":8888").splitlines()
+        text = result.stdout.replace(f":{args[at]}", f":{page_port}")
+        shown += text.splitlines()
     return "\n".join(shown) + "\n"
 
 
@@ -73,13 +80,17 @@ def test_output_blocks_are_what_the_examples_print(
     [command] = transcript(server_name)
     python, script, *args = shlex.split(command)
     assert python == "python", command
-    with start_server(*args, script=script) as server:
-        client = replay(transcript(client_name), server.port)
+    with start_server(*args, script=script, python=PLAIN) as server:
+        client = replay(transcript(client_name), {"8888": server.port})
         _, rest, _ = server.stop()  # Ctrl+C in the server's terminal
-    shown = f"$ {command}\nlistening on {server.host}:8888\n^C\n{rest}"
+    # The terminal echoes ^C where the cursor is, at the start of the line
+    # the server then prints.
+    shown = f"$ {command}\nlistening on {server.host}:8888\n^C{rest}"
     check(server_name, shown, update)
     check(client_name, client, update)
-    errors = replay(transcript(f"{client_name}_errors"), closed_port)
+    with udp_socket() as suspended:  # takes datagrams, never answers
+        ports = {"8888": closed_port, "9999": suspended.getsockname()[1]}
+        errors = replay(transcript(f"{client_name}_errors"), ports)
     check(f"{client_name}_errors", errors, update)
 
 
@@ -88,8 +99,8 @@ def test_bench_output_block_says_what_the_bench_prints(
 ) -> None:
     # Every figure varies between runs; every line must still say the same.
     update = bool(request.config.getoption("--update-output"))
-    with start_server() as server:
-        shown = replay(transcript("udp_echo_bench"), server.port)
+    with start_server(python=PLAIN) as server:
+        shown = replay(transcript("udp_echo_bench"), {"8888": server.port})
     check("udp_echo_bench", shown, update, varies=NUMBER)
 
 

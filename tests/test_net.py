@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,3 +108,42 @@ def test_send_datagram_sends_empty_ones_too(
             transport.close()
 
     asyncio.run(send())
+
+
+def test_reuse_port_warns_where_the_system_has_none(
+    sock: socket.socket,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.delattr(socket, "SO_REUSEPORT")  # as on Windows
+    assert net.reuse_port(sock) is False
+    assert "SO_REUSEPORT is not available here: not defined" in caplog.text
+    assert "SO_REUSEPORT" not in net.describe(sock)
+
+
+def test_reuse_port_warns_when_the_kernel_refuses(
+    sock: socket.socket,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(socket, "SO_REUSEPORT", 12_345)  # no such option
+    assert net.reuse_port(sock) is False
+    assert "SO_REUSEPORT is not available here: [Errno" in caplog.text
+
+
+@pytest.mark.parametrize("text", ["0.5", "1e-3", "3600"])
+def test_seconds_accepts_a_bounded_wait(text: str) -> None:
+    assert net.seconds(text) == float(text)
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "inf", "nan", "3600.5", "x"])
+def test_seconds_refuses_waits_that_never_end_or_make_no_sense(
+    text: str,
+) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        net.seconds(text)
+
+
+def test_message_bytes_are_the_bytes_typed() -> None:
+    assert net.message_bytes(os.fsdecode(b"\xff\xfe")) == b"\xff\xfe"
+    assert net.message_bytes("é") == "é".encode()

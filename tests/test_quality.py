@@ -7,7 +7,7 @@ column without a scroll bar.
 from __future__ import annotations
 
 import pytest
-from conftest import TIMEOUT, run
+from conftest import PLAIN, TIMEOUT, run
 
 GATES = {
     "ruff-lint": ["ruff", "check", "."],
@@ -18,5 +18,5 @@ GATES = {
 
 @pytest.mark.parametrize("command", GATES.values(), ids=GATES.keys())
 def test_gate_passes(command: list[str]) -> None:
-    result = run("-m", *command, timeout=TIMEOUT * 4)
+    result = run("-m", *command, timeout=TIMEOUT * 4, python=PLAIN)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import ROOT, TIMEOUT, run
+from conftest import PLAIN, ROOT, TIMEOUT, run
 
 DOCS = ROOT / "docs"
 NAV = re.findall(
@@ -56,7 +56,7 @@ def test_nav_lists_every_page() -> None:
 def test_site_builds_strictly_with_mkdocs(tmp_path: Path) -> None:
     result = run(
         "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path),
-        timeout=TIMEOUT * 4,
+        timeout=TIMEOUT * 4, python=PLAIN,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert_site(tmp_path)
@@ -71,7 +71,7 @@ def test_site_builds_with_zensical_too(tmp_path: Path) -> None:
         shutil.copy(ROOT / name, tmp_path)
     result = run(
         "-m", "zensical", "build", "--strict", cwd=tmp_path,
-        timeout=TIMEOUT * 4,
+        timeout=TIMEOUT * 4, python=PLAIN,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert_site(tmp_path / "site")

@@ -5,10 +5,13 @@ Every test runs once per supported Python (the `python` fixture).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from conftest import (
     udp_socket,
 )
 
+WAIT = "must be more than 0 and at most 3600 seconds,"
 ECHOED = re.compile(
     r"sent (\d+) bytes to (\S+): (.*)\n"
     r"received \1 bytes in ([\d.]+) ms \((\d+) attempts?\): \3\n"
@@ -58,10 +62,50 @@ def test_default_message_is_echoed(python: Python, server: Server) -> None:
     assert found.group(1, 2, 3, 5) == ("16", peer, "b'Hello, datagram!'", "1")
 
 
-def test_message_from_the_command_line(python: Python, server: Server) -> None:
-    found = echo(python, server.port, "Grüße, UDP")
-    assert found[1] == "12"  # UTF-8 bytes, not characters
-    assert found[3] == repr("Grüße, UDP".encode())
+@pytest.mark.parametrize(
+    "typed",
+    ["Grüße, UDP".encode(), b"caf\xe9 \xff\xfe"],  # UTF-8, and not UTF-8
+    ids=["utf-8", "not-utf-8"],
+)
+def test_command_line_bytes_reach_the_wire_as_typed(
+    python: Python, peer: socket.socket, typed: bytes
+) -> None:
+    # subprocess hands os.fsdecode()'d text to the OS as the original
+    # bytes, as a shell would pass them.
+    client = start_client(
+        python, peer.getsockname()[1], "--timeout", "5", os.fsdecode(typed)
+    )
+    data, addr = peer.recvfrom(65535)
+    peer.sendto(data, addr)
+    out, err = client.communicate(timeout=TIMEOUT)
+    assert (client.returncode, err, data) == (0, "", typed)
+    assert f"sent {len(typed)} bytes" in out
+    assert out.endswith(f": {typed!r}\n")
+
+
+def test_message_from_stdin(python: Python, server: Server) -> None:
+    message = bytes(range(256)) * 100  # binary, 25,600 bytes
+    result = subprocess.run(
+        [*python.command, CLIENT, "--port", str(server.port), "-"],
+        cwd=ROOT,
+        env={**os.environ, **python.env},
+        input=message,
+        capture_output=True,
+        timeout=TIMEOUT,
+    )
+    assert (result.returncode, result.stderr) == (0, b"")
+    assert b"sent 25600 bytes" in result.stdout
+    assert b"received 25600 bytes" in result.stdout
+
+
+def test_ctrl_c_while_waiting_exits_130_quietly(
+    python: Python, peer: socket.socket
+) -> None:
+    client = start_client(python, peer.getsockname()[1], "--timeout", "30")
+    peer.recvfrom(65535)  # it has sent, and now waits for the echo
+    client.send_signal(signal.SIGINT)
+    out, err = client.communicate(timeout=TIMEOUT)
+    assert (client.returncode, out, err) == (130, "", "")
 
 
 @pytest.mark.parametrize(
@@ -217,17 +261,32 @@ def test_against_a_third_party_echo_server(
     assert found[3] == "b'hello, socat'"
 
 
+BYTES = "must be from 1 to 2147483647,"
+
+
 @pytest.mark.parametrize(
     ("args", "error"),
     [
-        (["--port", "x"], "argument --port: invalid int value: 'x'"),
-        (["--port", "0"], "--port must be from 1 to 65535"),
-        (["--port", "65536"], "--port must be from 1 to 65535"),
-        (["--timeout", "-1"], "--timeout must be more than 0"),
-        (["--timeout", "0"], "--timeout must be more than 0"),
-        (["--timeout", "nan"], "--timeout must be more than 0"),
-        (["--retries", "-1"], "--retries must be 0 or more"),
-        (["--recv-bufsize", "0"], "buffer sizes must be more than 0"),
+        (["--port", "x"], "argument --port: not a number: 'x'"),
+        (["--port", "0"], "argument --port: must be from 1 to 65535, not 0"),
+        (
+            ["--port", "65536"],
+            "argument --port: must be from 1 to 65535, not 65536",
+        ),
+        *[
+            (["--timeout", value], f"argument --timeout: {WAIT} not {value}")
+            for value in ("-1", "0", "nan", "inf", "3601")
+        ],
+        (["--timeout", "soon"], "argument --timeout: not a number: 'soon'"),
+        (
+            ["--retries", "-1"],
+            "argument --retries: must be from 0 to 20, not -1",
+        ),
+        (
+            ["--retries", "21"],
+            "argument --retries: must be from 0 to 20, not 21",
+        ),
+        (["--recv-bufsize", "0"], f"argument --recv-bufsize: {BYTES} not 0"),
         (["x" * 65_508], "message is 65508 bytes, over 65507"),
         (["--bogus"], "unrecognized arguments: --bogus"),
     ],
@@ -249,3 +308,18 @@ def test_unresolvable_host_exits_1(python: Python) -> None:
         "error: cannot resolve no-such-host.invalid: "
     )
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_an_error_after_the_echo_changes_nothing() -> None:
+    # An ICMP error can arrive after the echo, in the same turn of the
+    # event loop: the answer stands.
+    sys.path.insert(0, str(ROOT / "examples"))
+    from udp_client_asyncio import EchoClientProtocol
+
+    async def settle() -> bytes:
+        protocol = EchoClientProtocol(b"ping")
+        protocol.datagram_received(b"ping", ("127.0.0.1", 7_000))
+        protocol.error_received(ConnectionRefusedError())
+        return await protocol.reply
+
+    assert asyncio.run(settle()) == b"ping"

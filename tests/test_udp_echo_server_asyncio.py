@@ -132,6 +132,8 @@ def test_reuse_port_lets_two_servers_share_a_port(
         ) as second:
             assert second.port == first.port
             assert echo_of(second, b"either")[0] == b"either"
+            assert second.stop()[0] == 0
+        assert first.stop()[0] == 0
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::"])
@@ -154,18 +156,21 @@ def test_no_warning_on_loopback(server: Server) -> None:
 
 
 @pytest.mark.parametrize("source_port", [7, 19, 37])
-def test_ignores_small_service_ports(
-    python: Python, server: Server, source_port: int
+def test_ignores_small_service_ports_and_says_so(
+    python: Python, script: str, source_port: int
 ) -> None:
     # An echo or chargen service at the source could bounce replies back
     # and forth forever; the server neither answers nor crashes.
     needs_root("binding a port below 1024")
-    with socket.socket(type=socket.SOCK_DGRAM) as service:
-        service.bind(("127.0.0.1", source_port))
-        service.sendto(b"loop?", server.address)
-    assert echo_of(server, b"next")[0] == b"next"  # still serving
-    summary = server.stop()[1]
+    with start_server("-v", python=python, script=script) as server:
+        with socket.socket(type=socket.SOCK_DGRAM) as service:
+            service.bind(("127.0.0.1", source_port))
+            service.sendto(b"loop?", server.address)
+        assert echo_of(server, b"next")[0] == b"next"  # still serving
+        _, summary, err = server.stop()
     assert summary == "stopped: echoed 1 datagram, 4 bytes; ignored 1\n"
+    ignored = f"udp_server: 127.0.0.1:{source_port}: ignored: a service port"
+    assert ignored in err.splitlines()
 
 
 def test_never_sends_more_than_it_received(server: Server) -> None:
@@ -179,13 +184,19 @@ def test_never_sends_more_than_it_received(server: Server) -> None:
     assert server.stop()[1].startswith(f"stopped: echoed 4 datagrams, {total}")
 
 
+BYTES = "must be from 1 to 2147483647,"
+
+
 @pytest.mark.parametrize(
     ("args", "error"),
     [
-        (["--port", "x"], "argument --port: invalid int value: 'x'"),
-        (["--port", "-1"], "--port must be from 0 to 65535"),
-        (["--port", "65536"], "--port must be from 0 to 65535"),
-        (["--send-bufsize", "-5"], "buffer sizes must be more than 0"),
+        (["--port", "x"], "argument --port: not a number: 'x'"),
+        (["--port", "-1"], "argument --port: must be from 0 to 65535, not -1"),
+        (
+            ["--port", "65536"],
+            "argument --port: must be from 0 to 65535, not 65536",
+        ),
+        (["--send-bufsize", "-5"], f"argument --send-bufsize: {BYTES} not -5"),
         (["extra"], "unrecognized arguments: extra"),
     ],
 )

@@ -1,0 +1,32 @@
+"""What every example's command line promises, checked for each example.
+
+`--help` shows the docstring and every option with a line of help and, for
+an option that takes a value, its default.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import run
+from test_site import EXAMPLES
+
+# One option in --help: its flags, its metavar if it takes a value, and its
+# help text, which may run on over indented lines.
+ENTRY = re.compile(
+    r"^  (-[^\s,]+(?:, -[^\s,]+)*)( [A-Z]+)?(.*(?:\n {6,}.*)*)", re.M
+)
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_help_shows_every_option_with_its_default(name: str) -> None:
+    result = run(f"examples/{name}.py", "--help")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith(f"usage: {name}.py ")
+    entries = ENTRY.findall(result.stdout)
+    assert len(entries) >= 4  # -h, --host, --port, -v at least
+    for flags, metavar, text in entries:
+        assert text.strip(), f"{flags}: no help"
+        if metavar:
+            assert "default: " in text, f"{flags}: no default shown"
