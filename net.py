@@ -9,13 +9,17 @@ the helpers return None or False instead.
 from __future__ import annotations
 
 import argparse
-import asyncio
+import ipaddress
 import logging
 import os
 import socket
+import struct
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # only for send_datagram's types: the TCP examples never
+    import asyncio  # import asyncio, and start faster without it
 
 log = logging.getLogger("net")
 
@@ -135,6 +139,110 @@ def send_datagram(
         sock.send(data)
     else:
         sock.sendto(data, addr)
+
+
+def setup_logging(verbose: bool) -> None:
+    """Log to stderr as "name: message"; -v shows INFO, else WARNING up."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(name)s: %(message)s",
+    )
+
+
+def connect(host: str, port: int, timeout: float) -> socket.socket:
+    """Connect over TCP within timeout seconds; the socket keeps it.
+
+    create_connection() tries each address the name resolves to. Its
+    timeout error says only "timed out"; this one says it was the connect.
+    """
+    try:
+        return socket.create_connection((host, port), timeout=timeout)
+    except socket.timeout:  # TimeoutError from Python 3.10 on
+        raise ConnectionError(f"no connection within {timeout:g} s") from None
+
+
+def reachable_from_elsewhere(sock: socket.socket) -> bool:
+    """Whether other machines can reach the address sock is bound to."""
+    return not ipaddress.ip_address(sock.getsockname()[0]).is_loopback
+
+
+def reason(exc: BaseException) -> str:
+    """What went wrong, in words: the system's for its errno, else its text.
+
+    Some calls, create_server() among them, add to an OSError's strerror;
+    the errno's own words are the same on every Python.
+    """
+    errno = getattr(exc, "errno", None)
+    if isinstance(errno, int) and errno > 0:
+        return os.strerror(errno)
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def shorten(data: bytes | bytearray, limit: int = 40) -> str:
+    """repr() of data as bytes, cut to about limit characters."""
+    text = repr(bytes(data[:limit]))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def fail(message: str) -> int:
+    """Report a network failure on stderr; return exit status 1."""
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+# --8<-- [start:framing]
+HEADER = struct.Struct("!I")  # a message's length: 4 bytes, big-endian
+
+
+def send_message(sock: socket.socket, data: bytes | bytearray) -> None:
+    """Send one message: its length, then its bytes, in one call."""
+    sock.sendall(HEADER.pack(len(data)) + data)
+
+
+def recv_message(sock: socket.socket, max_size: int) -> bytearray | None:
+    """Receive one message; None if the peer ended cleanly between two.
+
+    Raises EOFError when the connection ends inside a message and
+    ValueError for a length over max_size, before allocating it.
+    """
+    header = recv_exactly(sock, HEADER.size)
+    if not header:
+        return None
+    if len(header) < HEADER.size:
+        raise EOFError(
+            f"connection closed inside a header ({len(header)} of 4 bytes)"
+        )
+    (size,) = HEADER.unpack(header)
+    if size > max_size:
+        raise ValueError(f"message of {size} bytes is over {max_size}")
+    data = recv_exactly(sock, size)
+    if len(data) < size:
+        raise EOFError(
+            f"connection closed inside a message ({len(data)} of {size} bytes)"
+        )
+    return data
+
+
+def recv_exactly(sock: socket.socket, size: int) -> bytearray:
+    """Receive size bytes, fewer only if the peer closes first.
+
+    recv() returns what has arrived, which may be less than asked for:
+    loop, reading into the rest of one buffer, until it is full.
+    """
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    got = 0
+    while got < size:
+        count = sock.recv_into(view[got:])
+        if not count:  # EOF
+            break
+        got += count
+    view.release()
+    del buffer[got:]
+    return buffer
+
+
+# --8<-- [end:framing]
 
 
 def parser(

@@ -194,10 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     peer = net.format_address((args.host, args.port))
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(name)s: %(message)s",
-    )
+    net.setup_logging(args.verbose)
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.connect((args.host, args.port))
         logging.getLogger("udp_bench").info("%s", net.describe(sock))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import logging
 import signal
 import socket
@@ -138,10 +137,7 @@ def main(
 ) -> int:
     """Run a server from the command line; serve() is what it runs."""
     args = parse_args(argv, description)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(name)s: %(message)s",
-    )
+    net.setup_logging(args.verbose)
     try:
         sock = open_socket(
             args.host,
@@ -157,12 +153,11 @@ def main(
         )
         return 1
     log.info("%s", net.describe(sock))
-    where = sock.getsockname()
-    if not ipaddress.ip_address(where[0]).is_loopback:
+    if net.reachable_from_elsewhere(sock):
         log.warning(
             "%s is reachable from other machines: anyone there can make "
             "this server send datagrams",
-            net.format_address(where),
+            net.format_address(sock.getsockname()),
         )
     protocol = asyncio.run(serve(sock))
     count = protocol.datagrams

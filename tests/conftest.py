@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import selectors
 import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from typing import IO
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CLIENT = "examples/udp_client_asyncio.py"
+CLIENT = "examples/udp_echo_client_asyncio.py"
 SERVER = "examples/udp_echo_server_asyncio.py"
 FAST_SERVER = "examples/udp_echo_server_fast.py"
 TIMEOUT = 30.0  # seconds: the most any one subprocess may take
@@ -113,25 +115,61 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(line)
 
 
+def cpu_limit(seconds: int | None) -> Callable[[], None] | None:
+    """What a child runs before the program: a CPU-time limit, if any.
+
+    A client that spins instead of waiting uses a CPU second per second;
+    the kernel kills it at the limit (SIGXCPU), and the test sees that.
+    """
+    if seconds is None:
+        return None
+    return lambda: resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds))
+
+
 def run(
     *argv: str,
     cwd: Path = ROOT,
     timeout: float = TIMEOUT,
     python: Python = HERE,
     merge: bool = False,
+    cpu: int | None = None,
+    stdin: bytes | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run `python *argv` (an example, or -m tool) to its end.
 
-    merge=True sends stderr into stdout, as a terminal shows them.
+    merge=True sends stderr into stdout, as a terminal shows them; cpu
+    limits the CPU seconds it may use; stdin is bytes to feed it.
     """
-    return subprocess.run(
+    result = subprocess.run(
         [*python.command, *argv],
         cwd=cwd,
         env={**os.environ, **python.env},
+        input=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT if merge else subprocess.PIPE,
-        text=True,
         timeout=timeout,
+        preexec_fn=cpu_limit(cpu),
+    )
+    return subprocess.CompletedProcess(
+        result.args,
+        result.returncode,
+        os.fsdecode(result.stdout),
+        os.fsdecode(result.stderr or b""),
+    )
+
+
+def spawn(
+    python: Python, *argv: str, cpu: int | None = None
+) -> subprocess.Popen[str]:
+    """Start `python *argv` from the repository root; the test ends it."""
+    return subprocess.Popen(
+        [*python.command, *argv],
+        cwd=ROOT,
+        env={**os.environ, **python.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=cpu_limit(cpu),
     )
 
 
@@ -235,18 +273,29 @@ def closed_port() -> int:
     return port
 
 
-def udp_port_of(pid: int) -> int:
-    """The local port of the UDP socket process pid holds (Linux /proc)."""
-    inodes = {
-        link.readlink().name.strip("socket:[]")
-        for link in Path(f"/proc/{pid}/fd").iterdir()
-        if link.readlink().name.startswith("socket:")
-    }
-    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if fields[9] in inodes:
-            return int(fields[1].split(":")[1], 16)
-    raise LookupError(f"process {pid} has no UDP socket")
+def port_of(pid: int, table: str = "udp") -> int:
+    """The local port of the socket process pid holds (Linux /proc).
+
+    table is udp, udp6, tcp or tcp6; for TCP, only a listening socket
+    counts. It waits, briefly, for the socket to appear.
+    """
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        inodes = set()
+        for link in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = link.readlink().name
+            except FileNotFoundError:  # closed since the listing
+                continue
+            if target.startswith("socket:"):
+                inodes.add(target.strip("socket:[]"))
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            listening = table.startswith("udp") or fields[3] == "0A"
+            if fields[9] in inodes and listening:
+                return int(fields[1].split(":")[1], 16)
+        time.sleep(0.01)  # not a wait for readiness: polling for it
+    raise LookupError(f"process {pid} has no {table} socket")
 
 
 @pytest.fixture
@@ -261,7 +310,89 @@ def socat_server() -> Iterator[int]:
         assert proc.stderr is not None
         # socat prints this once bound, but shows port 0: ask /proc.
         assert "receiving on" in read_line(proc.stderr)
-        yield udp_port_of(proc.pid)
+        yield port_of(proc.pid)
     finally:
         proc.terminate()
         proc.communicate(timeout=TIMEOUT)
+
+
+@contextmanager
+def third_party(argv: list[str], table: str) -> Iterator[int]:
+    """Start a peer nobody here wrote, listening on a free port; yield it.
+
+    Such programs show port 0 as they were told, so /proc tells the port.
+    """
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        yield port_of(proc.pid, table)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=TIMEOUT)
+
+
+# socat forks a cat for each connection; cat ends at the client's EOF, and
+# socat passes that on: a half-close comes back as the end of the echo.
+SOCAT_TCP_ECHO = "socat TCP4-LISTEN:0,bind=127.0.0.1,fork,reuseaddr EXEC:cat"
+# ncat runs cat the same way, but it is no echo server for a stream: it
+# closes the connection at the client's EOF, before cat has written all of
+# the echo, and with a large message it stalls (it blocks writing to cat
+# while cat blocks writing to it). Tests use it to show how clients fail.
+NCAT_TCP_ECHO = "ncat -l -k 127.0.0.1 0 --exec /bin/cat"
+
+
+@pytest.fixture
+def socat_tcp_server() -> Iterator[int]:
+    """A third-party TCP echo server (socat) on 127.0.0.1; yields its port."""
+    with third_party(SOCAT_TCP_ECHO.split(), "tcp") as port:
+        yield port
+
+
+@pytest.fixture
+def ncat_tcp_server() -> Iterator[int]:
+    """ncat running cat for each connection on 127.0.0.1; yields its port."""
+    with third_party(NCAT_TCP_ECHO.split(), "tcp") as port:
+        yield port
+
+
+def tcp_listener(host: str = "127.0.0.1", backlog: int = 8) -> socket.socket:
+    """A TCP socket listening on a free port, with bounded waits."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.bind((host, 0))
+    listener.listen(backlog)
+    listener.settimeout(TIMEOUT)
+    return listener
+
+
+@pytest.fixture
+def tcp_peer() -> Iterator[socket.socket]:
+    """A listening TCP socket the test drives by hand: it accepts when told."""
+    with tcp_listener() as listener:
+        yield listener
+
+
+@pytest.fixture
+def full_backlog() -> Iterator[int]:
+    """A TCP port whose listener never accepts and whose queue is full.
+
+    With listen(0) the kernel queues one connection; the test makes it. A
+    further connect gets no answer to its SYN and hangs until it times out.
+    """
+    with tcp_listener(backlog=0) as listener:
+        queued = socket.create_connection(listener.getsockname(), TIMEOUT)
+        with queued:
+            yield listener.getsockname()[1]
+
+
+def usage_error(python: Python, script: str, *args: str) -> str:
+    """Run script with bad arguments: assert exit status 2, nothing on
+    stdout and no traceback; return the error, without the program name."""
+    result = run(script, *args, python=python)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "Traceback" not in result.stderr
+    last = result.stderr.splitlines()[-1]
+    prefix = f"{Path(script).name}: error: "
+    assert last.startswith(prefix), last
+    return last.removeprefix(prefix)

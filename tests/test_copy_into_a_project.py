@@ -23,7 +23,7 @@ def test_examples_run_from_a_folder_of_their_own(tmp_path: Path) -> None:
         script="udp_echo_server_asyncio.py", cwd=tmp_path, python=python
     ) as server:
         result = run(
-            "udp_client_asyncio.py",
+            "udp_echo_client_asyncio.py",
             "--port",
             str(server.port),
             "copied",

@@ -21,6 +21,20 @@ NAV = re.findall(
 PAGES = sorted(p.name for p in DOCS.glob("*.md"))
 EXAMPLES = sorted(p.stem for p in (ROOT / "examples").glob("*.py"))
 MARKER = re.compile(r" \(\d+\)$", re.M)  # a code annotation marker
+SECTION = re.compile(r"^ *# --8<-- \[(start|end):(\w+)\]\n", re.M)
+
+
+def shown(path: str) -> str:
+    """The code a page shows of a file: "net.py" for all of it, with the
+    snippet section markers removed, or "net.py (framing)" for a section.
+    """
+    name, _, section = path.removesuffix(")").partition(" (")
+    text = (ROOT / name).read_text()
+    if section:
+        start = f"# --8<-- [start:{section}]\n"
+        text = text.split(start, 1)[1].split(f"# --8<-- [end:{section}]")[0]
+        text = text.rstrip("\n") + "\n"  # as the page ends the block
+    return SECTION.sub("", text)
 
 
 def page_text(path: Path) -> str:
@@ -45,7 +59,7 @@ def assert_site(site: Path) -> None:
         )
         text = page_text(built)
         for name in embedded_files(page):
-            for line in MARKER.sub("", (ROOT / name).read_text()).splitlines():
+            for line in MARKER.sub("", shown(name)).splitlines():
                 assert line in text, f"{page}: {name}: {line!r}"
 
 

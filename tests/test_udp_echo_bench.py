@@ -23,24 +23,15 @@ from conftest import (
     Server,
     read_line,
     run,
+    spawn,
     start_server,
+    usage_error,
 )
 from relay import Relay
 
 BENCH = "examples/udp_echo_bench.py"
 SHORT = ("--duration", "0.5")
 WAIT = "must be more than 0 and at most 3600 seconds,"
-
-
-def start(python: Python, *argv: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*python.command, *argv],
-        cwd=ROOT,
-        env={**os.environ, **python.env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def test_measures_an_echo_server(python: Python, server: Server) -> None:
@@ -106,7 +97,7 @@ def test_waits_for_a_server_that_is_starting(
     python: Python, closed_port: int
 ) -> None:
     # The benchmark starts first; the server binds the port a moment later.
-    bench = start(python, BENCH, "--port", str(closed_port), "--timeout", "5",
+    bench = spawn(python, BENCH, "--port", str(closed_port), "--timeout", "5",
                   *SHORT)  # fmt: skip
     with start_server("--port", str(closed_port), python=python) as server:
         out, err = bench.communicate(timeout=TIMEOUT)
@@ -119,7 +110,7 @@ def test_server_that_stops_mid_run_keeps_the_figures(
     python: Python,
 ) -> None:
     with start_server("-v", python=python) as server:
-        bench = start(
+        bench = spawn(
             python, BENCH, "--port", str(server.port), "--server-pid",
             str(server.proc.pid), "--timeout", "0.2", "--duration", "20",
         )  # fmt: skip
@@ -144,7 +135,7 @@ def test_server_pid_that_exits_mid_run_gives_no_cpu_figures(
 ) -> None:
     other = subprocess.Popen(["sleep", "30"])
     with start_server("-v", python=python) as server:
-        bench = start(
+        bench = spawn(
             python, BENCH, "--port", str(server.port), "--server-pid",
             str(other.pid), "--duration", "1",
         )  # fmt: skip
@@ -165,7 +156,7 @@ def test_server_pid_that_exits_mid_run_gives_no_cpu_figures(
 
 def test_ctrl_c_mid_run_exits_130_quietly(python: Python) -> None:
     with start_server("-v", python=python) as server:
-        bench = start(python, BENCH, "--port", str(server.port),
+        bench = spawn(python, BENCH, "--port", str(server.port),
                       "--duration", "20")  # fmt: skip
         assert server.proc.stderr is not None
         while "echoed" not in read_line(server.proc.stderr):
@@ -207,9 +198,7 @@ def test_server_pid_that_does_not_exist_is_bad_usage(
 def test_bad_usage_exits_2(
     python: Python, args: list[str], error: str
 ) -> None:
-    result = run(BENCH, *args, python=python)
-    assert result.returncode == 2
-    assert f"udp_echo_bench.py: error: {error}" in result.stderr
+    assert usage_error(python, BENCH, *args) == error
 
 
 def test_late_echoes_are_lost_not_replies(

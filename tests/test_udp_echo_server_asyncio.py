@@ -30,6 +30,7 @@ from conftest import (
     run,
     start_server,
     udp_socket,
+    usage_error,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -203,11 +204,7 @@ BYTES = "must be from 1 to 2147483647,"
 def test_bad_usage_exits_2(
     python: Python, args: list[str], error: str, script: str
 ) -> None:
-    result = run(script, *args, python=python)
-    assert result.returncode == 2
-    last = result.stderr.splitlines()[-1]
-    assert last == f"{Path(script).name}: error: {error}"
-    assert "Traceback" not in result.stderr
+    assert usage_error(python, script, *args) == error
 
 
 def test_address_not_on_this_machine_exits_1(

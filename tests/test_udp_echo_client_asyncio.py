@@ -1,4 +1,4 @@
-"""examples/udp_client_asyncio.py, run as its page shows, with real peers.
+"""examples/udp_echo_client_asyncio.py, run as its page shows, with real peers.
 
 Every test runs once per supported Python (the `python` fixture).
 """
@@ -23,8 +23,10 @@ from conftest import (
     Python,
     Server,
     run,
+    spawn,
     start_server,
     udp_socket,
+    usage_error,
 )
 
 WAIT = "must be more than 0 and at most 3600 seconds,"
@@ -46,14 +48,7 @@ def echo(python: Python, port: int, *args: str) -> re.Match[str]:
 def start_client(
     python: Python, port: int, *args: str
 ) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*python.command, CLIENT, "--port", str(port), *args],
-        cwd=ROOT,
-        env={**os.environ, **python.env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return spawn(python, CLIENT, "--port", str(port), *args)
 
 
 def test_default_message_is_echoed(python: Python, server: Server) -> None:
@@ -85,17 +80,12 @@ def test_command_line_bytes_reach_the_wire_as_typed(
 
 def test_message_from_stdin(python: Python, server: Server) -> None:
     message = bytes(range(256)) * 100  # binary, 25,600 bytes
-    result = subprocess.run(
-        [*python.command, CLIENT, "--port", str(server.port), "-"],
-        cwd=ROOT,
-        env={**os.environ, **python.env},
-        input=message,
-        capture_output=True,
-        timeout=TIMEOUT,
+    result = run(
+        CLIENT, "--port", str(server.port), "-", stdin=message, python=python
     )
-    assert (result.returncode, result.stderr) == (0, b"")
-    assert b"sent 25600 bytes" in result.stdout
-    assert b"received 25600 bytes" in result.stdout
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "sent 25600 bytes" in result.stdout
+    assert "received 25600 bytes" in result.stdout
 
 
 def test_ctrl_c_while_waiting_exits_130_quietly(
@@ -294,11 +284,7 @@ BYTES = "must be from 1 to 2147483647,"
 def test_bad_usage_exits_2(
     python: Python, args: list[str], error: str
 ) -> None:
-    result = run(CLIENT, *args, python=python)
-    assert (result.returncode, result.stdout) == (2, "")
-    last = result.stderr.splitlines()[-1]
-    assert last == f"udp_client_asyncio.py: error: {error}"
-    assert "Traceback" not in result.stderr
+    assert usage_error(python, CLIENT, *args) == error
 
 
 def test_unresolvable_host_exits_1(python: Python) -> None:
@@ -314,7 +300,7 @@ def test_an_error_after_the_echo_changes_nothing() -> None:
     # An ICMP error can arrive after the echo, in the same turn of the
     # event loop: the answer stands.
     sys.path.insert(0, str(ROOT / "examples"))
-    from udp_client_asyncio import EchoClientProtocol
+    from udp_echo_client_asyncio import EchoClientProtocol
 
     async def settle() -> bytes:
         protocol = EchoClientProtocol(b"ping")

@@ -9,9 +9,9 @@ times --timeout); a refused port ends the wait at once.
 
 Start an echo server, then:
 
-    python examples/udp_client_asyncio.py
-    python examples/udp_client_asyncio.py --port 9999 -v "Hi there"
-    head -c 1000 /dev/urandom | python examples/udp_client_asyncio.py -
+    python examples/udp_echo_client_asyncio.py
+    python examples/udp_echo_client_asyncio.py --port 9999 -v "Hi there"
+    head -c 1000 /dev/urandom | python examples/udp_echo_client_asyncio.py -
 
 Exit status: 0 echo received, 1 network failure, 2 bad usage, 130
 interrupted (Ctrl+C).
@@ -110,18 +110,6 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def shorten(data: bytes, limit: int = 40) -> str:
-    """repr() of data, cut to about limit characters."""
-    text = repr(data)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def fail(message: str) -> int:
-    """Report a network failure on stderr; return exit status 1."""
-    print(f"error: {message}", file=sys.stderr)
-    return 1
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = net.parser(__doc__)
     parser.add_argument(
@@ -157,10 +145,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(name)s: %(message)s",
-    )
+    net.setup_logging(args.verbose)
     peer = net.format_address((args.host, args.port))
     try:
         sock = open_socket(
@@ -174,12 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl+C: the terminal already shows ^C
         return 128 + signal.SIGINT
     except socket.gaierror as exc:
-        return fail(f"cannot resolve {args.host}: {exc.strerror}")
+        return net.fail(f"cannot resolve {args.host}: {exc.strerror}")
     except ConnectionRefusedError:
-        return fail(f"nothing is listening at {peer}")
+        return net.fail(f"nothing is listening at {peer}")
     except OSError as exc:  # TimeoutError, unreachable, too big, ...
-        return fail(f"{peer}: {exc.strerror or exc}")
-    shown = shorten(args.data)
+        return net.fail(f"{peer}: {exc.strerror or exc}")
+    shown = net.shorten(args.data)
     print(f"sent {len(args.data)} bytes to {peer}: {shown}")
     print(
         f"received {len(args.data)} bytes in {seconds * 1000:.1f} ms "

@@ -1,0 +1,155 @@
+"""TCP echo client, blocking: send a message, read the echo to its end.
+
+Shows a TCP client that cannot deadlock: a thread sends the message and
+then half-closes the connection (shutdown(SHUT_WR), "that was all"), while
+the main thread reads the echo until the server's EOF, comparing it with
+what was sent. A client that sent everything before reading would stall
+once the buffers on both sides filled (see tcp_echo_client_naive.py).
+Every wait is bounded by --timeout: the connect, each 64 KiB sent, and
+each read.
+
+Start an echo server, then:
+
+    python examples/tcp_echo_client_blocking.py
+    python examples/tcp_echo_client_blocking.py --port 9999 -v "Hi there"
+    head -c 64M /dev/urandom | python examples/tcp_echo_client_blocking.py -
+
+Exit status: 0 the echo matched, 1 network failure (refused, timed out,
+reset, or an echo that is cut short or different), 2 bad usage, 130
+interrupted (Ctrl+C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import socket
+import sys
+import threading
+import time
+
+import net
+
+log = logging.getLogger("tcp_client")
+
+CHUNK = 65_536  # bytes per send, so that each one is bounded by --timeout
+
+
+class EchoError(Exception):
+    """The server's reply is not the echo of the message."""
+
+
+def send_all_then_eof(sock: socket.socket, message: bytes) -> None:
+    """Send the message, then half-close: the server sees EOF."""
+    view = memoryview(message)
+    for start in range(0, len(message), CHUNK):
+        sock.sendall(view[start : start + CHUNK])
+    sock.shutdown(socket.SHUT_WR)  # "that was all"; reading goes on (1)
+    log.info("sent %d bytes, then EOF", len(message))
+
+
+def read_echo(sock: socket.socket, message: bytes) -> None:
+    """Read until the server's EOF; raise EchoError unless it echoed all."""
+    buffer = bytearray(CHUNK)
+    got = 0
+    while count := sock.recv_into(buffer):
+        if got + count > len(message):
+            raise EchoError(f"the server sent more than {len(message)} bytes")
+        if buffer[:count] != message[got : got + count]:
+            first = next(
+                i for i in range(count) if buffer[i] != message[got + i]
+            )
+            raise EchoError(f"the echo differs from the message at byte "
+                            f"{got + first}")  # fmt: skip
+        got += count
+    if got < len(message):
+        raise EchoError(
+            f"the server closed the connection after {got} of "
+            f"{len(message)} bytes"
+        )
+
+
+def echo(sock: socket.socket, message: bytes) -> None:
+    """Send and read at once: a thread sends, this thread reads."""
+    resets: list[ConnectionResetError] = []
+
+    def send() -> None:
+        try:
+            send_all_then_eof(sock, message)
+        except ConnectionResetError as exc:
+            resets.append(exc)
+        except OSError:  # timed out, or shut down below: the reader knows
+            pass
+
+    sender = threading.Thread(target=send)  # writes while we read (2)
+    sender.start()
+    try:
+        read_echo(sock, message)
+    except BaseException:  # a failure, or Ctrl+C: stop the sender too
+        try:
+            sock.shutdown(socket.SHUT_RDWR)  # wakes a send() that waits
+        except OSError:  # the connection is gone already
+            pass
+        raise
+    finally:
+        sender.join()
+        # The kernel reports a reset to one call only. If the send got it,
+        # the read saw just an early end: the reset is what to report.
+        if resets:
+            raise resets[0]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = net.parser(__doc__)
+    parser.add_argument(
+        "message",
+        nargs="?",
+        default="Hello, stream!",
+        help='what to send, as typed; "-" reads it from stdin '
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=net.seconds,
+        default=5.0,
+        metavar="S",
+        help="the longest wait for the connection, for each 64 KiB "
+        "sent and for each read (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    args.data = net.message_bytes(args.message)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    net.setup_logging(args.verbose)
+    peer = net.format_address((args.host, args.port))
+    try:
+        # The timeout bounds the connect, then each send and each read.
+        with net.connect(args.host, args.port, args.timeout) as sock:
+            peer = net.format_address(sock.getpeername())
+            log.info("%s", net.describe(sock))
+            start = time.perf_counter()
+            echo(sock, args.data)
+            seconds = time.perf_counter() - start
+    except KeyboardInterrupt:  # Ctrl+C: the terminal already shows ^C
+        return 128 + signal.SIGINT
+    except socket.gaierror as exc:
+        return net.fail(f"cannot resolve {args.host}: {exc.strerror}")
+    except ConnectionRefusedError:
+        return net.fail(f"nothing is listening at {peer}")
+    except socket.timeout:
+        return net.fail(f"{peer}: nothing received for {args.timeout:g} s")
+    except (OSError, EchoError) as exc:  # reset, unreachable, cut short
+        return net.fail(f"{peer}: {net.reason(exc)}")
+    shown = net.shorten(args.data)
+    print(f"sent {len(args.data)} bytes to {peer}: {shown}")
+    print(f"received {len(args.data)} bytes in {seconds * 1000:.1f} ms: "
+          f"{shown}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

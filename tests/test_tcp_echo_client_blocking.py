@@ -1,0 +1,287 @@
+"""examples/tcp_echo_client_blocking.py, run as its page shows.
+
+Every test runs once per supported Python (the `python` fixture), against
+the blocking echo server, third-party echo servers (socat, ncat) and
+hand-driven peers that misbehave. Where the failure under test would be a
+client that spins, its CPU time is limited as well as its wall time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from conftest import (
+    ROOT,
+    TIMEOUT,
+    Python,
+    Server,
+    run,
+    spawn,
+    start_server,
+    usage_error,
+)
+
+CLIENT = "examples/tcp_echo_client_blocking.py"
+ECHOED = re.compile(
+    r"sent (\d+) bytes to (\S+): (.*)\n"
+    r"received \1 bytes in ([\d.]+) ms: \3\n"
+)
+BIG = os.urandom(64 * 2**20)  # 64 MiB: far more than the buffers hold
+
+
+@pytest.fixture
+def server(python: Python) -> Iterator[Server]:
+    with start_server(
+        script="examples/tcp_echo_server_blocking.py", python=python
+    ) as running:
+        yield running
+
+
+def echo(
+    python: Python, port: int, *args: str, stdin: bytes | None = None
+) -> re.Match[str]:
+    result = run(
+        CLIENT, "--port", str(port), *args, python=python, stdin=stdin
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    found = ECHOED.fullmatch(result.stdout)
+    assert found, result.stdout
+    return found
+
+
+def test_default_message(python: Python, server: Server) -> None:
+    found = echo(python, server.port)
+    assert found.group(1, 2, 3) == (
+        "14",
+        f"127.0.0.1:{server.port}",
+        "b'Hello, stream!'",
+    )
+
+
+def test_over_ipv6(python: Python) -> None:
+    with start_server(
+        "--host", "::1", script="examples/tcp_echo_server_blocking.py",
+        python=python,
+    ) as server:  # fmt: skip
+        found = echo(python, server.port, "--host", "::1", "six")
+    assert found[2] == f"[::1]:{server.port}"
+
+
+@pytest.mark.parametrize(
+    "typed", ["Grüße".encode(), b"\xff\xfe"], ids=["utf-8", "not-utf-8"]
+)
+def test_command_line_bytes_reach_the_wire_as_typed(
+    python: Python, tcp_peer: socket.socket, typed: bytes
+) -> None:
+    client = spawn(
+        python, CLIENT, "--port", str(tcp_peer.getsockname()[1]),
+        os.fsdecode(typed),
+    )  # fmt: skip
+    conn, _ = tcp_peer.accept()
+    with conn:
+        data = read_all(conn)
+        conn.sendall(data)
+    out, err = client.communicate(timeout=TIMEOUT)
+    assert (client.returncode, err, data) == (0, "", typed)
+    assert out.endswith(f": {typed!r}\n")
+
+
+def read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65_536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_64_mib_round_trip_against_the_blocking_server(
+    python: Python, server: Server
+) -> None:
+    # A client that sent all of it before reading would stall after a few
+    # MB (see tcp_echo_client_naive.py); this one reads while it writes.
+    found = echo(python, server.port, "-", stdin=BIG)
+    assert found[1] == str(len(BIG))
+
+
+def test_64_mib_round_trip_against_socat(
+    python: Python, socat_tcp_server: int
+) -> None:
+    found = echo(python, socat_tcp_server, "-", stdin=BIG)
+    assert found[1] == str(len(BIG))
+
+
+def test_ncat_loses_the_end_of_a_large_echo_and_the_client_says_so(
+    python: Python, ncat_tcp_server: int
+) -> None:
+    # ncat --exec closes the connection at the client's EOF, before cat has
+    # written the rest of the echo; or it stalls first, blocked writing to
+    # cat while cat is blocked writing to it. Either way the client says
+    # what it got, within --timeout, without spinning.
+    started = time.monotonic()
+    result = run(
+        CLIENT, "--port", str(ncat_tcp_server), "--timeout", "1", "-",
+        stdin=BIG, python=python, cpu=3,
+    )  # fmt: skip
+    assert time.monotonic() - started < 1 + 10
+    assert (result.returncode, result.stdout) == (1, "")
+    said = re.fullmatch(
+        rf"error: 127\.0\.0\.1:{ncat_tcp_server}: (nothing received for 1 s"
+        rf"|the server closed the connection after (\d+) of {len(BIG)} "
+        r"bytes)\n",
+        result.stderr,
+    )
+    assert said, result.stderr
+    assert said[2] is None or int(said[2]) < len(BIG)
+
+
+def test_nothing_listening_fails_at_once(
+    python: Python, closed_port: int
+) -> None:
+    started = time.monotonic()
+    result = run(CLIENT, "--port", str(closed_port), python=python)
+    assert time.monotonic() - started < 3
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"error: nothing is listening at 127.0.0.1:{closed_port}\n"
+    )
+
+
+def test_connect_that_gets_no_answer_times_out(
+    python: Python, full_backlog: int
+) -> None:
+    started = time.monotonic()
+    result = run(
+        CLIENT, "--port", str(full_backlog), "--timeout", "0.5",
+        python=python, cpu=1,
+    )  # fmt: skip
+    assert 0.5 <= time.monotonic() - started < 0.5 + 3
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: 127.0.0.1:{full_backlog}: no connection within 0.5 s\n"
+    )
+
+
+@contextmanager
+def against(
+    python: Python, peer: socket.socket, *args: str
+) -> Iterator[tuple[subprocess.Popen[str], socket.socket]]:
+    """Run the client against a hand-driven peer: yield the client and the
+    accepted connection, which has read the whole message by then."""
+    client = spawn(
+        python, CLIENT, "--port", str(peer.getsockname()[1]), *args, cpu=2
+    )
+    conn, _ = peer.accept()
+    with conn:
+        assert read_all(conn) == b"Hello, stream!"  # up to the client's EOF
+        yield client, conn
+
+
+def test_silent_server_times_out_within_the_bound(
+    python: Python, tcp_peer: socket.socket
+) -> None:
+    started = time.monotonic()
+    with against(python, tcp_peer, "--timeout", "0.5") as (client, _):
+        _, err = client.communicate(timeout=TIMEOUT)  # the peer says nothing
+    assert 0.5 <= time.monotonic() - started < 0.5 + 3
+    assert (client.returncode, err) == (
+        1,
+        f"error: 127.0.0.1:{tcp_peer.getsockname()[1]}: nothing received "
+        "for 0.5 s\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        (b"Hello", "the server closed the connection after 5 of 14 bytes"),
+        (b"Hello, STREAM!", "the echo differs from the message at byte 7"),
+        (b"Hello, stream!!", "the server sent more than 14 bytes"),
+        (None, "Connection reset by peer"),
+    ],
+    ids=["cut-short", "different", "longer", "reset"],
+)
+def test_a_reply_that_is_not_the_echo_fails_at_once(
+    python: Python,
+    tcp_peer: socket.socket,
+    reply: bytes | None,
+    error: str,
+) -> None:
+    with against(python, tcp_peer) as (client, conn):
+        if reply is None:  # SO_LINGER 0 s: close() sends RST, not FIN
+            linger = struct.pack("ii", 1, 0)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+        else:
+            conn.sendall(reply)
+    out, err = client.communicate(timeout=TIMEOUT)
+    port = tcp_peer.getsockname()[1]
+    assert (client.returncode, out) == (1, "")
+    assert err == f"error: 127.0.0.1:{port}: {error}\n"
+
+
+def test_ctrl_c_while_waiting_exits_130_quietly(
+    python: Python, tcp_peer: socket.socket
+) -> None:
+    with against(python, tcp_peer, "--timeout", "30") as (client, _):
+        client.send_signal(signal.SIGINT)  # it waits for the echo
+        out, err = client.communicate(timeout=TIMEOUT)
+    assert (client.returncode, out, err) == (130, "", "")
+
+
+def test_unresolvable_host_exits_1(python: Python) -> None:
+    result = run(CLIENT, "--host", "no-such-host.invalid", python=python)
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "error: cannot resolve no-such-host.invalid: "
+    )
+    assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--port", "0"], "argument --port: must be from 1 to 65535, not 0"),
+        (["--timeout", "inf"], "argument --timeout: must be more than 0 and "
+         "at most 3600 seconds, not inf"),
+        (["a", "b"], "unrecognized arguments: b"),
+    ],
+)  # fmt: skip
+def test_bad_usage_exits_2(
+    python: Python, args: list[str], error: str
+) -> None:
+    assert usage_error(python, CLIENT, *args) == error
+
+
+def test_reset_while_sending_a_large_message(
+    python: Python, tcp_peer: socket.socket, tmp_path: Path
+) -> None:
+    # The peer reads a little of 64 MiB, then resets: the sending thread
+    # fails, and the reader reports the reset, once.
+    port = tcp_peer.getsockname()[1]
+    (tmp_path / "big").write_bytes(BIG)
+    with (tmp_path / "big").open("rb") as stdin:
+        client = subprocess.Popen(
+            [*python.command, CLIENT, "--port", str(port), "-"],
+            cwd=ROOT,
+            env={**os.environ, **python.env},
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    conn, _ = tcp_peer.accept()
+    with conn:
+        assert conn.recv(100_000)
+        linger = struct.pack("ii", 1, 0)  # close() sends RST
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+    out, err = client.communicate(timeout=TIMEOUT)
+    assert (client.returncode, out) == (1, "")
+    assert err == f"error: 127.0.0.1:{port}: Connection reset by peer\n"

@@ -1,0 +1,202 @@
+"""examples/tcp_framing_server.py, run as its page shows.
+
+Every test runs once per supported Python (the `python` fixture), against
+hand-driven sockets that frame, split and break messages on purpose, and
+against socat as a client. The idle timeout, signals and restart it shares
+with the blocking echo server are tested there.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import socket
+import struct
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import TIMEOUT, Python, Server, start_server, usage_error
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+SCRIPT = "examples/tcp_framing_server.py"
+
+
+def frame(*messages: bytes) -> bytes:
+    return b"".join(struct.pack("!I", len(m)) + m for m in messages)
+
+
+@pytest.fixture
+def server(python: Python) -> Iterator[Server]:
+    with start_server(script=SCRIPT, python=python) as running:
+        yield running
+
+
+def connect(server: Server) -> socket.socket:
+    sock = socket.create_connection(server.address, timeout=TIMEOUT)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65_536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def exchange(server: Server, *pieces: bytes) -> bytes:
+    """Send pieces, each on its own, half-close, return all the replies."""
+    with connect(server) as sock:
+        for piece in pieces:
+            sock.sendall(piece)
+        sock.shutdown(socket.SHUT_WR)
+        return read_all(sock)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_echoes_each_message_as_a_message(python: Python, host: str) -> None:
+    messages = [b"", b"a", bytes(range(256)), os.urandom(2**20)]  # max size
+    with start_server("--host", host, script=SCRIPT, python=python) as server:
+        with connect(server) as sock:
+            for message in messages:  # one at a time: send, then read
+                sock.sendall(frame(message))
+                header = recv_exactly(sock, 4)
+                assert recv_exactly(sock, len(message)) == message
+                assert header == struct.pack("!I", len(message))
+        status, out, err = server.stop()
+    total = sum(map(len, messages))
+    assert (status, out, err) == (
+        0,
+        f"stopped: served 1 connection, echoed {total} bytes\n",
+        "",
+    )
+
+
+def recv_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        assert chunk, "the server closed the connection"
+        data += chunk
+    return data
+
+
+def test_three_messages_in_one_segment(server: Server) -> None:
+    three = frame(b"one", b"two", b"three")
+    assert exchange(server, three) == three  # one sendall: one segment
+
+
+def test_a_peer_that_sends_one_byte_at_a_time(server: Server) -> None:
+    framed = frame(b"slow", b"")
+    replies = exchange(server, *(bytes([b]) for b in framed))
+    assert replies == framed
+
+
+@pytest.mark.parametrize(
+    ("pieces", "error"),
+    [
+        ([b"\x00\x00"], "connection closed inside a header (2 of 4 bytes)"),
+        (
+            [struct.pack("!I", 10), b"12345"],
+            "connection closed inside a message (5 of 10 bytes)",
+        ),
+        (
+            [struct.pack("!I", 2**20 + 1)],
+            "message of 1048577 bytes is over 1048576",
+        ),
+    ],
+    ids=["header-cut-short", "body-cut-short", "one-byte-too-many"],
+)
+def test_broken_message_closes_that_connection_only(
+    server: Server, pieces: list[bytes], error: str
+) -> None:
+    with connect(server) as sock:
+        port = sock.getsockname()[1]
+        for piece in pieces:
+            sock.sendall(piece)
+        sock.shutdown(socket.SHUT_WR)
+        assert read_all(sock) == b""  # closed, no reply
+    assert exchange(server, frame(b"next")) == frame(b"next")
+    status, _, err = server.stop()
+    assert (status, err) == (0, f"tcp_server: 127.0.0.1:{port}: {error}\n")
+
+
+def rss_kb(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.findall(r"VmRSS:\s+(\d+) kB", status)[0])
+
+
+def test_a_length_of_2_to_the_31_allocates_nothing(server: Server) -> None:
+    before = rss_kb(server.proc.pid)
+    with connect(server) as sock:
+        sock.sendall(struct.pack("!I", 2**31))
+        assert sock.recv(10) == b""  # refused: closed at once
+    after = rss_kb(server.proc.pid)
+    assert after - before < 1_024  # kB: no 2 GiB buffer, not even 1 MiB
+    assert exchange(server, frame(b"still here")) == frame(b"still here")
+    _, _, err = server.stop()
+    assert "message of 2147483648 bytes is over 1048576" in err
+
+
+def test_max_size_option(python: Python) -> None:
+    with start_server(
+        "--max-size", "3", script=SCRIPT, python=python
+    ) as server:
+        assert exchange(server, frame(b"abc")) == frame(b"abc")
+        with connect(server) as sock:
+            sock.sendall(frame(b"abcd"))
+            # Closed with the body unread, the server's socket sends RST.
+            with pytest.raises(ConnectionResetError):
+                sock.recv(10)
+        _, _, err = server.stop()
+    assert err.endswith("message of 4 bytes is over 3\n")
+
+
+def test_answers_socat_as_a_client(server: Server) -> None:
+    # socat knows nothing of framing: it sends the framed bytes it is given
+    # and prints what comes back.
+    framed = frame(b"from", b"socat", b"")
+    result = subprocess.run(
+        ["socat", "-t", "5", "-", f"TCP4:127.0.0.1:{server.port}"],
+        input=framed,
+        capture_output=True,
+        timeout=TIMEOUT,
+    )
+    assert (result.returncode, result.stdout) == (0, framed)
+
+
+def test_messages_cut_anywhere_arrive_whole(server: Server) -> None:
+    # Arbitrary messages, framed, then cut at arbitrary points into pieces
+    # that are sent one by one (Nagle off): however the stream is split,
+    # each message comes back whole and in order.
+    @settings(max_examples=100, deadline=None, database=None)
+    @given(
+        st.lists(st.binary(max_size=3_000), min_size=1, max_size=6),
+        st.randoms(use_true_random=False),
+    )
+    def arrive_whole(messages: list[bytes], rng: random.Random) -> None:
+        framed = frame(*messages)
+        cuts = sorted(rng.sample(range(len(framed) + 1), min(5, len(framed))))
+        pieces = [framed[a:b] for a, b in zip([0, *cuts], [*cuts, None])]
+        assert exchange(server, *(p for p in pieces if p)) == framed
+
+    arrive_whole()
+    assert server.stop()[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--max-size", "-1"], "argument --max-size: must be from 0 to "
+         "1073741824, not -1"),
+        (["--max-size", "big"], "argument --max-size: not a number: 'big'"),
+    ],
+)  # fmt: skip
+def test_bad_usage_exits_2(
+    python: Python, args: list[str], error: str
+) -> None:
+    assert usage_error(python, SCRIPT, *args) == error
