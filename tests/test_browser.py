@@ -221,11 +221,13 @@ def test_tabs_switch(page: Page, site: str, name: str) -> None:
 @pytest.mark.parametrize("name", RECIPES)
 def test_search_finds_the_recipe(page: Page, site: str, name: str) -> None:
     title = (ROOT / "docs" / name).read_text().splitlines()[0].lstrip("# ")
+    page.goto(site)
+    page.keyboard.press("/")
+    search = page.locator("input.md-search__input")
+    results = page.locator(f'.md-search-result a[href*="/{name[:-3]}/"]')
     for query in (title, TERMS[name]):
-        page.goto(site)  # a fresh page: "/" does not reopen a closed search
-        page.keyboard.press("/")
-        page.locator("input.md-search__input").press_sequentially(query)
-        results = page.locator(f'.md-search-result a[href*="/{name[:-3]}/"]')
+        search.fill("")  # a new query in the same open search
+        search.press_sequentially(query)  # typed: fill() does not search
         results.filter(visible=True).first.wait_for()
 
 

@@ -119,19 +119,23 @@ def test_64_mib_round_trip_against_socat(
     assert found[1] == str(len(BIG))
 
 
-def test_ncat_loses_the_end_of_a_large_echo_and_the_client_says_so(
+def test_against_ncat_it_ends_in_time_and_says_what_happened(
     python: Python, ncat_tcp_server: int
 ) -> None:
-    # ncat --exec closes the connection at the client's EOF, before cat has
-    # written the rest of the echo; or it stalls first, blocked writing to
-    # cat while cat is blocked writing to it. Either way the client says
-    # what it got, within --timeout, without spinning.
+    # ncat --exec may close the connection at the client's EOF, before cat
+    # has written the end of the echo; or stall, blocked writing to cat
+    # while cat is blocked writing to it; or, now and then, echo it all.
+    # Whichever it does, the client ends within --timeout, without
+    # spinning, and its one line is true.
     started = time.monotonic()
     result = run(
         CLIENT, "--port", str(ncat_tcp_server), "--timeout", "1", "-",
         stdin=BIG, python=python, cpu=3,
     )  # fmt: skip
     assert time.monotonic() - started < 1 + 10
+    if result.returncode == 0:
+        assert ECHOED.fullmatch(result.stdout)
+        return
     assert (result.returncode, result.stdout) == (1, "")
     said = re.fullmatch(
         rf"error: 127\.0\.0\.1:{ncat_tcp_server}: (nothing received for 1 s"

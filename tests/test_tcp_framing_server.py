@@ -156,12 +156,20 @@ def test_max_size_option(python: Python) -> None:
     assert err.endswith("message of 4 bytes is over 3\n")
 
 
-def test_answers_socat_as_a_client(server: Server) -> None:
-    # socat knows nothing of framing: it sends the framed bytes it is given
-    # and prints what comes back.
-    framed = frame(b"from", b"socat", b"")
+@pytest.mark.parametrize(
+    "client",
+    [["socat", "-t", "5", "-", "TCP4:127.0.0.1:{port}"],
+     ["ncat", "127.0.0.1", "{port}"]],
+    ids=["socat", "ncat"],
+)  # fmt: skip
+def test_answers_third_party_clients(
+    server: Server, client: list[str]
+) -> None:
+    # Neither knows anything of framing: each sends the framed bytes it is
+    # given, half-closes at their end and prints what comes back.
+    framed = frame(b"from", b"a third party", b"", os.urandom(200_000))
     result = subprocess.run(
-        ["socat", "-t", "5", "-", f"TCP4:127.0.0.1:{server.port}"],
+        [arg.format(port=server.port) for arg in client],
         input=framed,
         capture_output=True,
         timeout=TIMEOUT,

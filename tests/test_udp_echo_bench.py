@@ -180,8 +180,14 @@ def test_server_pid_that_does_not_exist_is_bad_usage(
 @pytest.mark.parametrize(
     ("args", "error"),
     [
-        (["--host", "192.0.2.1"], "--host must be a loopback address, such"),
-        (["--host", "localhost"], "--host must be a loopback address, such"),
+        (
+            ["--host", "192.0.2.1"],
+            "--host must be a loopback address, such as 127.0.0.1",
+        ),
+        (
+            ["--host", "localhost"],
+            "--host must be a loopback address, such as 127.0.0.1",
+        ),
         (["--size", "7"], "argument --size: must be from 8 to 65507, not 7"),
         (
             ["--window", "0"],
