@@ -216,12 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             cpu = cpu_seconds(args.server_pid) - cpu_before
         except OSError:  # the process has exited: its CPU time is gone
-            if not result["stopped"]:  # else the error below says enough
-                print(
-                    f"warning: process {args.server_pid} exited during "
-                    "the run: no server CPU figures",
-                    file=sys.stderr,
-                )
+            print(
+                f"warning: process {args.server_pid} exited during the run: "
+                "no server CPU figures",
+                file=sys.stderr,
+            )
         else:
             result["server_cpu_us"] = cpu * 1e6 / result["replies"]
             result["server_busy"] = cpu / result["seconds"]

@@ -159,13 +159,21 @@ def run(
 
 
 def spawn(
-    python: Python, *argv: str, cpu: int | None = None
+    python: Python,
+    *argv: str,
+    cpu: int | None = None,
+    stdin: IO[bytes] | None = None,
 ) -> subprocess.Popen[str]:
-    """Start `python *argv` from the repository root; the test ends it."""
+    """Start `python *argv` from the repository root; the test ends it.
+
+    stdin is a file to read from (a pipe could not hold 64 MiB while the
+    test does something else).
+    """
     return subprocess.Popen(
         [*python.command, *argv],
         cwd=ROOT,
         env={**os.environ, **python.env},
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

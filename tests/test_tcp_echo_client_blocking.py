@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 from conftest import (
-    ROOT,
     TIMEOUT,
     Python,
     Server,
@@ -264,23 +263,22 @@ def test_bad_usage_exits_2(
     assert usage_error(python, CLIENT, *args) == error
 
 
+def spawn_big(
+    python: Python, folder: Path, *args: str
+) -> subprocess.Popen[str]:
+    """Start the client with 64 MiB on its stdin, CPU-limited."""
+    (folder / "big").write_bytes(BIG)
+    with (folder / "big").open("rb") as stdin:
+        return spawn(python, CLIENT, *args, "-", cpu=3, stdin=stdin)
+
+
 def test_reset_while_sending_a_large_message(
     python: Python, tcp_peer: socket.socket, tmp_path: Path
 ) -> None:
     # The peer reads a little of 64 MiB, then resets: the sending thread
     # fails, and the reader reports the reset, once.
     port = tcp_peer.getsockname()[1]
-    (tmp_path / "big").write_bytes(BIG)
-    with (tmp_path / "big").open("rb") as stdin:
-        client = subprocess.Popen(
-            [*python.command, CLIENT, "--port", str(port), "-"],
-            cwd=ROOT,
-            env={**os.environ, **python.env},
-            stdin=stdin,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+    client = spawn_big(python, tmp_path, "--port", str(port))
     conn, _ = tcp_peer.accept()
     with conn:
         assert conn.recv(100_000)
@@ -289,3 +287,34 @@ def test_reset_while_sending_a_large_message(
     out, err = client.communicate(timeout=TIMEOUT)
     assert (client.returncode, out) == (1, "")
     assert err == f"error: 127.0.0.1:{port}: Connection reset by peer\n"
+
+
+def test_server_that_never_reads_times_out_within_the_bound(
+    python: Python, tcp_peer: socket.socket, tmp_path: Path
+) -> None:
+    # The peer accepts and reads nothing: the buffers fill, the sending
+    # thread blocks, the reader gives up after --timeout, and the sender
+    # is stopped with it.
+    port = tcp_peer.getsockname()[1]
+    started = time.monotonic()
+    client = spawn_big(python, tmp_path, "--port", str(port), "--timeout",
+                       "0.5")  # fmt: skip
+    conn, _ = tcp_peer.accept()
+    with conn:
+        out, err = client.communicate(timeout=TIMEOUT)
+    assert 0.5 <= time.monotonic() - started < 0.5 + 5
+    assert (client.returncode, out) == (1, "")
+    assert err == f"error: 127.0.0.1:{port}: nothing received for 0.5 s\n"
+
+
+def test_verbose_logs_the_socket_and_the_half_close(
+    python: Python, server: Server
+) -> None:
+    result = run(CLIENT, "--port", str(server.port), "-v", python=python)
+    assert result.returncode == 0
+    assert re.search(
+        rf"^tcp_client: TCP 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:{server.port} ",
+        result.stderr,
+        re.M,
+    )
+    assert "tcp_client: sent 14 bytes, then EOF\n" in result.stderr

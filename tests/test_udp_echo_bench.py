@@ -25,6 +25,7 @@ from conftest import (
     run,
     spawn,
     start_server,
+    udp_socket,
     usage_error,
 )
 from relay import Relay
@@ -93,17 +94,20 @@ def test_silent_server_exits_1_and_stops_by_itself(
     )
 
 
-def test_waits_for_a_server_that_is_starting(
-    python: Python, closed_port: int
-) -> None:
-    # The benchmark starts first; the server binds the port a moment later.
-    bench = spawn(python, BENCH, "--port", str(closed_port), "--timeout", "5",
-                  *SHORT)  # fmt: skip
-    with start_server("--port", str(closed_port), python=python) as server:
+def test_waits_for_a_server_that_is_starting(python: Python) -> None:
+    # The benchmark starts first and probes; the port is refused for a
+    # while (nothing is bound); then the server binds it.
+    with udp_socket() as stand_in:
+        port = stand_in.getsockname()[1]
+        bench = spawn(python, BENCH, "--port", str(port), "--timeout", "5",
+                      *SHORT)  # fmt: skip
+        stand_in.recv(100)  # a probe: the benchmark is waiting
+    # Closed: the next probes are refused until the server below binds.
+    with start_server("--port", str(port), python=python) as server:
         out, err = bench.communicate(timeout=TIMEOUT)
         assert server.stop()[0] == 0
     assert (bench.returncode, err) == (0, "")
-    assert out.startswith(f"127.0.0.1:{closed_port}, 64-byte datagrams")
+    assert out.startswith(f"127.0.0.1:{port}, 64-byte datagrams")
 
 
 def test_server_that_stops_mid_run_keeps_the_figures(
@@ -111,8 +115,8 @@ def test_server_that_stops_mid_run_keeps_the_figures(
 ) -> None:
     with start_server("-v", python=python) as server:
         bench = spawn(
-            python, BENCH, "--port", str(server.port), "--server-pid",
-            str(server.proc.pid), "--timeout", "0.2", "--duration", "20",
+            python, BENCH, "--port", str(server.port), "--timeout", "0.2",
+            "--duration", "20",
         )  # fmt: skip
         assert server.proc.stderr is not None
         # 100 echoes sent: with 32 in flight, the bench has timed 68 or more
