@@ -12,6 +12,7 @@ import argparse
 import ipaddress
 import logging
 import os
+import signal
 import socket
 import struct
 import sys
@@ -188,6 +189,21 @@ def fail(message: str) -> int:
     """Report a network failure on stderr; return exit status 1."""
     print(f"error: {message}", file=sys.stderr)
     return 1
+
+
+def failed(exc: BaseException, host: str, peer: str) -> int:
+    """Say in one line what ended a client; return its exit status.
+
+    Ctrl+C returns 130 (128 + SIGINT) and says nothing more: the terminal
+    has shown ^C. Every other failure is exit status 1.
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        return 128 + signal.SIGINT
+    if isinstance(exc, socket.gaierror):
+        return fail(f"cannot resolve {host}: {exc.strerror}")
+    if isinstance(exc, ConnectionRefusedError):
+        return fail(f"nothing is listening at {peer}")
+    return fail(f"{peer}: {reason(exc)}")
 
 
 # --8<-- [start:framing]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import socket
 import sys
 import threading
@@ -134,16 +133,10 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             echo(sock, args.data)
             seconds = time.perf_counter() - start
-    except KeyboardInterrupt:  # Ctrl+C: the terminal already shows ^C
-        return 128 + signal.SIGINT
-    except socket.gaierror as exc:
-        return net.fail(f"cannot resolve {args.host}: {exc.strerror}")
-    except ConnectionRefusedError:
-        return net.fail(f"nothing is listening at {peer}")
-    except socket.timeout:
+    except socket.timeout:  # a read waited --timeout
         return net.fail(f"{peer}: nothing received for {args.timeout:g} s")
-    except (OSError, EchoError) as exc:  # reset, unreachable, cut short
-        return net.fail(f"{peer}: {net.reason(exc)}")
+    except (KeyboardInterrupt, OSError, EchoError) as exc:  # refused, reset
+        return net.failed(exc, args.host, peer)
     shown = net.shorten(args.data)
     print(f"sent {len(args.data)} bytes to {peer}: {shown}")
     print(f"received {len(args.data)} bytes in {seconds * 1000:.1f} ms: "

@@ -21,7 +21,6 @@ Exit status: 0 the whole echo came back, 1 stalled or a network failure,
 from __future__ import annotations
 
 import argparse
-import signal
 import socket
 import sys
 
@@ -76,12 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         with net.connect(args.host, args.port, args.timeout) as sock:
             peer = net.format_address(sock.getpeername())
             sent = send_then_read(sock, args.size)
-    except KeyboardInterrupt:  # Ctrl+C: the terminal already shows ^C
-        return 128 + signal.SIGINT
-    except ConnectionRefusedError:
-        return net.fail(f"nothing is listening at {peer}")
-    except (OSError, EOFError) as exc:  # timeouts, resets, a short echo
-        return net.fail(f"{peer}: {net.reason(exc)}")
+    except (KeyboardInterrupt, OSError, EOFError) as exc:  # a short echo
+        return net.failed(exc, args.host, peer)
     if sent < args.size:
         return net.fail(
             f"{peer}: deadlock: sent {sent:,} of {args.size:,} bytes, then "

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import socket
 import sys
 import time
@@ -94,16 +93,10 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             exchange(sock, args.data, args.max_size)
             seconds = time.perf_counter() - start
-    except KeyboardInterrupt:  # Ctrl+C: the terminal already shows ^C
-        return 128 + signal.SIGINT
-    except socket.gaierror as exc:
-        return net.fail(f"cannot resolve {args.host}: {exc.strerror}")
-    except ConnectionRefusedError:
-        return net.fail(f"nothing is listening at {peer}")
-    except socket.timeout:
+    except socket.timeout:  # a reply did not come within --timeout
         return net.fail(f"{peer}: no reply within {args.timeout:g} s")
-    except (OSError, EOFError, ValueError) as exc:
-        return net.fail(f"{peer}: {net.reason(exc)}")
+    except (KeyboardInterrupt, OSError, EOFError, ValueError) as exc:
+        return net.failed(exc, args.host, peer)  # refused, cut short, ...
     count = len(args.data)
     print(f"{count} message{'' if count == 1 else 's'} to {peer} and back "
           f"in {seconds * 1000:.1f} ms")  # fmt: skip

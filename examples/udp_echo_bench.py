@@ -29,7 +29,6 @@ import ipaddress
 import json
 import logging
 import os
-import signal
 import socket
 import struct
 import sys
@@ -204,14 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             result = bench(
                 sock, args.size, args.window, args.duration, args.timeout
             )
-        except KeyboardInterrupt:  # Ctrl+C: the terminal already shows ^C
-            return 128 + signal.SIGINT
-        except ConnectionRefusedError:
-            print(f"error: nothing is listening at {peer}", file=sys.stderr)
-            return 1
-        except OSError as exc:  # TimeoutError, unreachable, ...
-            print(f"error: {peer}: {exc.strerror or exc}", file=sys.stderr)
-            return 1
+        except (KeyboardInterrupt, OSError) as exc:  # refused, no echo
+            return net.failed(exc, args.host, peer)
     if args.server_pid:
         try:
             cpu = cpu_seconds(args.server_pid) - cpu_before

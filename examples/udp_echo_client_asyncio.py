@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import socket
 import sys
 from typing import Any
@@ -156,14 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         attempts, seconds = asyncio.run(
             echo(sock, args.data, args.timeout, args.retries)
         )
-    except KeyboardInterrupt:  # Ctrl+C: the terminal already shows ^C
-        return 128 + signal.SIGINT
-    except socket.gaierror as exc:
-        return net.fail(f"cannot resolve {args.host}: {exc.strerror}")
-    except ConnectionRefusedError:
-        return net.fail(f"nothing is listening at {peer}")
-    except OSError as exc:  # TimeoutError, unreachable, too big, ...
-        return net.fail(f"{peer}: {exc.strerror or exc}")
+    except (KeyboardInterrupt, OSError) as exc:  # refused, no echo, ...
+        return net.failed(exc, args.host, peer)
     shown = net.shorten(args.data)
     print(f"sent {len(args.data)} bytes to {peer}: {shown}")
     print(

@@ -1,7 +1,8 @@
 """What every example's command line promises, checked for each example.
 
 `--help` shows the docstring and every option with a line of help and, for
-an option that takes a value, its default.
+an option that takes a value, its default. Every client says in one line,
+with exit status 1, that a name does not resolve.
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import run
+from conftest import Python, run
 from test_site import EXAMPLES
 
 # One option in --help: its flags, its metavar if it takes a value, and its
 # help text, which may run on over indented lines.
+CLIENTS = [name for name in EXAMPLES if "_client_" in name]
 ENTRY = re.compile(
     r"^  (-[^\s,]+(?:, -[^\s,]+)*)( [A-Z]+)?(.*(?:\n {6,}.*)*)", re.M
 )
@@ -32,3 +34,15 @@ def test_help_shows_every_option_with_its_default(name: str) -> None:
             assert "default: " in " ".join(text.split()), (
                 f"{flags}: no default"
             )
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+def test_a_name_that_does_not_resolve_is_one_line_and_exit_1(
+    python: Python, name: str
+) -> None:
+    host = "no-such-host.invalid"  # .invalid never resolves (RFC 6761)
+    result = run(f"examples/{name}.py", "--host", host, python=python)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert re.fullmatch(
+        rf"error: cannot resolve {host}: [^\n]+\n", result.stderr
+    )

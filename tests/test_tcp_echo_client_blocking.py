@@ -239,15 +239,6 @@ def test_ctrl_c_while_waiting_exits_130_quietly(
     assert (client.returncode, out, err) == (130, "", "")
 
 
-def test_unresolvable_host_exits_1(python: Python) -> None:
-    result = run(CLIENT, "--host", "no-such-host.invalid", python=python)
-    assert result.returncode == 1
-    assert result.stderr.startswith(
-        "error: cannot resolve no-such-host.invalid: "
-    )
-    assert len(result.stderr.splitlines()) == 1
-
-
 @pytest.mark.parametrize(
     ("args", "error"),
     [

@@ -204,11 +204,3 @@ def test_ctrl_c_while_waiting_exits_130_quietly(
         client.send_signal(signal.SIGINT)  # it waits for the reply
         out, err = client.communicate(timeout=TIMEOUT)
     assert (client.returncode, out, err) == (130, "", "")
-
-
-def test_unresolvable_host_exits_1(python: Python) -> None:
-    result = run(CLIENT, "--host", "no-such-host.invalid", python=python)
-    assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr.startswith(
-        "error: cannot resolve no-such-host.invalid: "
-    )

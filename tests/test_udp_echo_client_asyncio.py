@@ -287,15 +287,6 @@ def test_bad_usage_exits_2(
     assert usage_error(python, CLIENT, *args) == error
 
 
-def test_unresolvable_host_exits_1(python: Python) -> None:
-    result = run(CLIENT, "--host", "no-such-host.invalid", python=python)
-    assert result.returncode == 1
-    assert result.stderr.startswith(
-        "error: cannot resolve no-such-host.invalid: "
-    )
-    assert len(result.stderr.splitlines()) == 1
-
-
 def test_an_error_after_the_echo_changes_nothing() -> None:
     # An ICMP error can arrive after the echo, in the same turn of the
     # event loop: the answer stands.
