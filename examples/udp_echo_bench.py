@@ -48,6 +48,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_or_none(pid: int | None) -> float | None:
+    """cpu_seconds(pid), or None with no pid or once the process is gone."""
+    if pid is None:
+        return None
+    try:
+        return cpu_seconds(pid)
+    except OSError:  # it has exited: its CPU time is gone with it
+        return None
+
+
 def wait_for_server(sock: socket.socket, timeout: float) -> None:
     """Return once the server echoes a probe; raise after timeout seconds.
 
@@ -199,24 +209,23 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("udp_bench").info("%s", net.describe(sock))
         try:
             wait_for_server(sock, args.timeout)
-            cpu_before = cpu_seconds(args.server_pid) if args.server_pid else 0
+            cpu_before = cpu_or_none(args.server_pid)
             result = bench(
                 sock, args.size, args.window, args.duration, args.timeout
             )
         except (KeyboardInterrupt, OSError) as exc:  # refused, no echo
             return net.failed(exc, args.host, peer)
-    if args.server_pid:
-        try:
-            cpu = cpu_seconds(args.server_pid) - cpu_before
-        except OSError:  # the process has exited: its CPU time is gone
-            print(
-                f"warning: process {args.server_pid} exited during the run: "
-                "no server CPU figures",
-                file=sys.stderr,
-            )
-        else:
-            result["server_cpu_us"] = cpu * 1e6 / result["replies"]
-            result["server_busy"] = cpu / result["seconds"]
+    cpu_after = cpu_or_none(args.server_pid)
+    if cpu_before is not None and cpu_after is not None:
+        cpu = cpu_after - cpu_before
+        result["server_cpu_us"] = cpu * 1e6 / result["replies"]
+        result["server_busy"] = cpu / result["seconds"]
+    elif args.server_pid is not None:
+        print(
+            f"warning: process {args.server_pid} exited during the run: "
+            "no server CPU figures",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps({**vars(args), **result}))
     else:

@@ -135,24 +135,30 @@ def test_server_that_stops_mid_run_keeps_the_figures(
 
 
 def test_server_pid_that_exits_mid_run_gives_no_cpu_figures(
-    python: Python,
+    python: Python, peer: socket.socket
 ) -> None:
+    # The test echoes by hand, so that the process named by --server-pid
+    # can exit at a known moment: after the bench's first probe.
     other = subprocess.Popen(["sleep", "30"])
-    with start_server("-v", python=python) as server:
-        bench = spawn(
-            python, BENCH, "--port", str(server.port), "--server-pid",
-            str(other.pid), "--duration", "1",
-        )  # fmt: skip
-        assert server.proc.stderr is not None
-        while "echoed" not in read_line(server.proc.stderr):
-            pass  # the socket facts; then the bench's first datagram
-        other.kill()
-        other.wait(timeout=TIMEOUT)
-        out, err = bench.communicate(timeout=TIMEOUT)
-    assert bench.returncode == 0
-    assert err == (
+    bench = spawn(
+        python, BENCH, "--port", str(peer.getsockname()[1]), "--server-pid",
+        str(other.pid), "--duration", "0.5",
+    )  # fmt: skip
+    data, addr = peer.recvfrom(65_535)  # the probe: the bench has started
+    other.kill()
+    other.wait(timeout=TIMEOUT)
+    peer.settimeout(0.5)
+    try:
+        while True:  # echo until the bench stops sending
+            peer.sendto(data, addr)
+            data, addr = peer.recvfrom(65_535)
+    except TimeoutError:
+        pass
+    out, err = bench.communicate(timeout=TIMEOUT)
+    assert (bench.returncode, err) == (
+        0,
         f"warning: process {other.pid} exited during the run: "
-        "no server CPU figures\n"
+        "no server CPU figures\n",
     )
     assert "replies/s" in out
     assert "server CPU" not in out
