@@ -24,6 +24,7 @@ import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import net
 
@@ -48,36 +49,57 @@ def echo(conn: socket.socket, counts: Counts) -> None:
 
 
 Handler = Callable[[socket.socket, Counts], None]
+Serve = Callable[[socket.socket, Counts], None]
+# serve(listener, counts, idle_timeout=..., max_connections=...)
+ServeMany = Callable[..., None]
 
 
 def serve(
     listener: socket.socket,
+    counts: Counts,
+    *,
     handle: Handler,
     idle_timeout: float,
-    counts: Counts,
 ) -> None:
     """Serve one connection after another, for ever."""
     while True:
         conn, addr = listener.accept()
-        peer = net.format_address(addr)
         with conn:  # closed however the handler ends
             counts.connections += 1
-            log.info("%s: connected", peer)
-            # Each recv() and sendall() may wait this long, no more.
-            conn.settimeout(idle_timeout)
-            try:
-                handle(conn, counts)
-            except socket.timeout:  # TimeoutError from Python 3.10
-                log.info("%s: idle for %g s: closed", peer, idle_timeout)
-            except (OSError, EOFError, ValueError) as exc:
-                # reset by the peer, a message cut short, too large...
-                log.warning("%s: %s", peer, net.reason(exc))
-            else:
-                log.info("%s: done", peer)
+            peer = net.format_address(addr)
+            serve_one(
+                conn, peer, counts, handle=handle, idle_timeout=idle_timeout
+            )
 
 
-def parser(description: str | None) -> argparse.ArgumentParser:
-    """The options of this server, for it and the servers built on it."""
+def serve_one(
+    conn: socket.socket,
+    peer: str,
+    counts: Counts,
+    *,
+    handle: Handler,
+    idle_timeout: float,
+) -> None:
+    """Run handle on one connection; log how it ended."""
+    log.info("%s: connected", peer)
+    # Each recv() and sendall() may wait this long, no more.
+    conn.settimeout(idle_timeout)
+    try:
+        handle(conn, counts)
+    except socket.timeout:  # TimeoutError from Python 3.10
+        log.info("%s: idle for %g s: closed", peer, idle_timeout)
+    except (OSError, EOFError, ValueError) as exc:
+        # reset by the peer, a message cut short, too large...
+        log.warning("%s: %s", peer, net.reason(exc))
+    else:
+        log.info("%s: done", peer)
+
+
+def parser(
+    description: str | None, many: bool = False
+) -> argparse.ArgumentParser:
+    """The options of this server, for it and the servers built on it;
+    many: for a server of many connections at once."""
     new = net.parser(description, server=True)
     new.add_argument(
         "--idle-timeout",
@@ -87,11 +109,21 @@ def parser(description: str | None) -> argparse.ArgumentParser:
         help="close a connection that sends nothing for this long "
         "(default: %(default)s)",
     )
+    if many:
+        new.add_argument(
+            "--max-connections",
+            type=lambda text: net.bounded_int(text, 1, 100_000),
+            default=1000,  # a process may open 1,024 files by default
+            metavar="N",
+            help="close at once a connection over this many "
+            "(default: %(default)s)",
+        )
     return new
 
 
-def run(args: argparse.Namespace, handle: Handler) -> int:
-    """Listen as args say, serve with handle; return the exit status."""
+def run(args: argparse.Namespace, serve: Serve, backlog: int = BACKLOG) -> int:
+    """Listen as args say, then serve(listener, counts) until SIGINT or
+    SIGTERM; return the exit status."""
     net.setup_logging(args.verbose)
     # SIGTERM stops the server the way Ctrl+C does: KeyboardInterrupt
     # leaves whatever call is waiting, and with blocks close the sockets.
@@ -103,7 +135,7 @@ def run(args: argparse.Namespace, handle: Handler) -> int:
         # create_server() sets SO_REUSEADDR: a restarted server may bind
         # while connections of the last one linger in TIME_WAIT. (3)
         listener = socket.create_server(
-            address, family=family, backlog=BACKLOG
+            address, family=family, backlog=backlog
         )
     except OSError as exc:  # address in use, not an address here, ...
         where = net.format_address((args.host, args.port))
@@ -118,7 +150,7 @@ def run(args: argparse.Namespace, handle: Handler) -> int:
         counts = Counts()
         try:
             print(f"listening on {where}", flush=True)
-            serve(listener, handle, args.idle_timeout, counts)
+            serve(listener, counts)
         except KeyboardInterrupt:  # SIGINT, or SIGTERM: see above
             pass
     print(
@@ -129,8 +161,28 @@ def run(args: argparse.Namespace, handle: Handler) -> int:
     return 0
 
 
+def run_many(
+    argv: list[str] | None, description: str | None, serve: ServeMany
+) -> int:
+    """main() of a server of many connections at once: its options, then
+    serve(listener, counts, idle_timeout=..., max_connections=...)."""
+    args = parser(description, many=True).parse_args(argv)
+    return run(
+        args,
+        partial(
+            serve,
+            idle_timeout=args.idle_timeout,
+            max_connections=args.max_connections,
+        ),
+        backlog=socket.SOMAXCONN,  # a queue as long as the system allows
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    return run(parser(__doc__).parse_args(argv), echo)
+    args = parser(__doc__).parse_args(argv)
+    return run(
+        args, partial(serve, handle=echo, idle_timeout=args.idle_timeout)
+    )
 
 
 if __name__ == "__main__":

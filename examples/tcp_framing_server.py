@@ -23,9 +23,10 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+from functools import partial
 
 import net
-from tcp_echo_server_blocking import Counts, parser, run
+from tcp_echo_server_blocking import Counts, parser, run, serve
 
 log = logging.getLogger("tcp_server")
 
@@ -50,8 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         "(default: %(default)s)",
     )
     args = options.parse_args(argv)
+    handle = partial(echo_messages, max_size=args.max_size)
     return run(
-        args, lambda conn, counts: echo_messages(conn, counts, args.max_size)
+        args, partial(serve, handle=handle, idle_timeout=args.idle_timeout)
     )
 
 

@@ -7,6 +7,7 @@ found through their "listening on" line; nothing sleeps to wait.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import resource
@@ -23,6 +24,10 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+
+# Tests shared by several examples' test files live in these modules; let
+# pytest explain their failed asserts as it does in test files.
+pytest.register_assert_rewrite("tcp_clients", "tcp_servers")
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = "examples/udp_echo_client_asyncio.py"
@@ -216,6 +221,26 @@ def needs_root(why: str) -> None:
     pytest.skip(f"needs root for {why}")
 
 
+_names = itertools.count()
+
+
+@contextmanager
+def namespace() -> Iterator[str]:
+    """A network namespace with only loopback, deleted afterwards."""
+    needs_root("network namespaces")
+    name = f"cookbook-{os.getpid()}-{next(_names)}"
+    subprocess.run(["ip", "netns", "add", name], check=True, timeout=TIMEOUT)
+    try:
+        subprocess.run(
+            ["ip", "-n", name, "link", "set", "lo", "up"],
+            check=True,
+            timeout=TIMEOUT,
+        )
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], timeout=TIMEOUT)
+
+
 def read_line(stream: IO[str], timeout: float = TIMEOUT) -> str:
     """Read one line from a pipe, waiting at most timeout seconds."""
     with selectors.DefaultSelector() as selector:
@@ -301,6 +326,16 @@ def closed_port() -> int:
     with udp_socket() as sock:
         port: int = sock.getsockname()[1]
     return port
+
+
+@pytest.fixture
+def closed_tcp_port() -> Iterator[int]:
+    """A TCP port on 127.0.0.1 that refuses connections while the test
+    runs: bound, so no one else takes it (and a client that tries again
+    and again cannot connect to itself), but not listening."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
 
 
 def port_of(pid: int, table: str = "udp") -> int:

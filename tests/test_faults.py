@@ -8,14 +8,10 @@ delay and reordering come from a seeded relay between client and server
 
 from __future__ import annotations
 
-import itertools
-import os
 import random
 import re
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from conftest import (
@@ -25,7 +21,7 @@ from conftest import (
     TIMEOUT,
     Python,
     Server,
-    needs_root,
+    namespace,
     run,
     start_server,
 )
@@ -92,26 +88,6 @@ def test_random_loss_duplication_and_reordering(
 
     with Relay(server.address, faults) as relay:
         client_through(python, relay, "--retries", "10")
-
-
-_names = itertools.count()
-
-
-@contextmanager
-def namespace() -> Iterator[str]:
-    """A network namespace with only loopback, deleted afterwards."""
-    needs_root("network namespaces")
-    name = f"cookbook-{os.getpid()}-{next(_names)}"
-    subprocess.run(["ip", "netns", "add", name], check=True, timeout=TIMEOUT)
-    try:
-        subprocess.run(
-            ["ip", "-n", name, "link", "set", "lo", "up"],
-            check=True,
-            timeout=TIMEOUT,
-        )
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], timeout=TIMEOUT)
 
 
 def drop(ns: str, *rules: str, hook: str = "input") -> None:

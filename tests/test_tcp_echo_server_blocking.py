@@ -10,13 +10,15 @@ import os
 import re
 import signal
 import socket
-import struct
 import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
 from conftest import TIMEOUT, Python, Server, run, start_server, usage_error
+from tcp_servers import (  # noqa: F401 (a test the servers of many run too)
+    test_a_client_that_resets_mid_echo_is_one_line_and_the_server_goes_on,
+)
 
 SCRIPT = "examples/tcp_echo_server_blocking.py"
 
@@ -107,28 +109,6 @@ def test_idle_client_is_closed_and_the_next_one_served(
             assert idle.recv(10) == b""  # closed by the server
         _, _, err = server.stop()
     assert f"127.0.0.1:{idle_port}: idle for 0.5 s: closed" in err
-
-
-def test_peer_that_resets_mid_echo_is_logged_and_the_next_served(
-    server: Server,
-) -> None:
-    with connect(server) as rude:
-        port = rude.getsockname()[1]
-        rude.sendall(os.urandom(1_000_000))  # the echo is never read
-        # SO_LINGER on, 0 s: close() sends RST instead of FIN.
-        rude.setsockopt(
-            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-        )
-    assert echo_of(server, b"next") == b"next"
-    status, out, err = server.stop()
-    assert status == 0
-    [line] = err.splitlines()  # one line, no traceback
-    assert re.fullmatch(
-        rf"tcp_server: 127\.0\.0\.1:{port}: "
-        "(Connection reset by peer|Broken pipe)",
-        line,
-    )
-    assert out.startswith("stopped: served 2 connections")
 
 
 def test_restarts_at_once_after_sigkill_with_a_connection_open(

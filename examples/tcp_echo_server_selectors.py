@@ -1,0 +1,244 @@
+"""TCP echo server with selectors: many clients in one thread, no asyncio.
+
+Shows the event loop that asyncio is built on, written out: non-blocking
+sockets, one selector (epoll on Linux) that says which of them are ready,
+and for each connection an output buffer of what was read and not yet sent
+back. A connection waits for EVENT_WRITE only while its buffer holds
+something, and stops being read while the buffer is full, so a client
+that sends without reading cannot make the server's memory grow. Sends use
+send(), which says how much it took; sendall() on a non-blocking socket
+would fail halfway without saying how far it got.
+
+--max-connections bounds the connections (one over it is closed at once,
+and logged); a connection that sends and takes nothing for --idle-timeout
+is closed. Options, "listening on" and the summary are the blocking
+server's, imported from tcp_echo_server_blocking.py: copy both files and
+net.py.
+
+    python examples/tcp_echo_server_selectors.py
+    python examples/tcp_echo_server_selectors.py --port 0 -v
+
+Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import logging
+import selectors
+import signal
+import socket
+import sys
+import time
+
+import net
+from tcp_echo_server_blocking import Counts, run_many
+
+log = logging.getLogger("tcp_server")
+
+READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+CHUNK = 65_536  # bytes read at a time
+FULL = 262_144  # unsent bytes at which a connection is no longer read
+
+
+class Connection:
+    """One client: its socket, and what it sent that is not echoed yet."""
+
+    def __init__(self, sock: socket.socket, peer: str) -> None:
+        self.sock = sock
+        self.peer = peer
+        self.unsent = bytearray()
+        self.eof = False  # the client has sent all it will send
+        self.events = 0  # what the connection is waiting for
+        self.last = time.monotonic()  # when it last moved a byte
+
+
+class Echoer:
+    """Echoes on many non-blocking connections. How it waits for them is
+    up to a subclass: watch() is told what each connection waits for, and
+    listen() whether to accept connections."""
+
+    def __init__(
+        self,
+        listener: socket.socket,
+        counts: Counts,
+        idle_timeout: float,
+        max_connections: int,
+    ) -> None:
+        self.listener = listener
+        self.counts = counts
+        self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
+        self.connections: dict[socket.socket, Connection] = {}
+        self.accepting = True
+
+    def watch(self, conn: Connection, events: int) -> None:
+        """Wait for these events on conn from now on (0: none)."""
+        raise NotImplementedError
+
+    def listen(self, on: bool) -> None:
+        """Wait for new connections on the listener, or stop waiting."""
+        raise NotImplementedError
+
+    def accept(self) -> None:
+        """Accept every connection waiting in the kernel's queue."""
+        while True:
+            try:
+                sock, addr = self.listener.accept()
+            except BlockingIOError:  # no more waiting to be accepted
+                return
+            except OSError as exc:  # out of file descriptors, ...
+                # The connection waits in the kernel's queue, so the
+                # listener stays ready: rest until the next sweep rather
+                # than try again at once, for ever. (1)
+                log.warning("cannot accept: %s: paused", net.reason(exc))
+                self.accepting = False
+                self.listen(False)
+                return
+            peer = net.format_address(addr)
+            if len(self.connections) >= self.max_connections:
+                log.warning("%s: refused: %d connections open",
+                            peer, len(self.connections))  # fmt: skip
+                sock.close()
+                continue
+            sock.setblocking(False)
+            conn = Connection(sock, peer)
+            self.connections[sock] = conn
+            self.counts.connections += 1
+            log.info("%s: connected", peer)
+            self.update(conn)
+
+    def ready(self, conn: Connection, events: int) -> None:
+        """conn is ready for events: read what came, send what we can."""
+        try:
+            if events & READ:
+                data = conn.sock.recv(CHUNK)
+                conn.eof = not data  # b"": the client's EOF
+                conn.unsent += data
+                self.counts.bytes += len(data)
+            if conn.unsent:  # at once: most often the socket takes it all
+                del conn.unsent[: conn.sock.send(conn.unsent)]
+        except BlockingIOError:  # the socket's buffer is full: later
+            pass
+        except OSError as exc:  # reset by the peer, ...
+            self.close(conn, net.reason(exc), logging.WARNING)
+            return
+        conn.last = time.monotonic()
+        self.update(conn)
+
+    def update(self, conn: Connection) -> None:
+        """Wait for what conn needs next, or close it if it is done."""
+        if conn.eof and not conn.unsent:
+            self.close(conn, "done")
+            return
+        events = 0
+        if not conn.eof and len(conn.unsent) < FULL:
+            events |= READ  # room left: read on
+        if conn.unsent:
+            events |= WRITE  # only while there is something to send
+        if events != conn.events:
+            self.watch(conn, events)
+            conn.events = events
+
+    def sweep(self) -> None:
+        """Close every connection idle for idle_timeout; accept again."""
+        now = time.monotonic()
+        for conn in list(self.connections.values()):
+            if now - conn.last >= self.idle_timeout:
+                self.close(conn, f"idle for {self.idle_timeout:g} s: closed")
+        if not self.accepting:
+            self.accepting = True
+            self.listen(True)
+
+    def close(
+        self, conn: Connection, why: str, level: int = logging.INFO
+    ) -> None:
+        self.watch(conn, 0)
+        conn.events = 0
+        conn.sock.close()
+        del self.connections[conn.sock]
+        log.log(level, "%s: %s", conn.peer, why)
+
+    def close_all(self) -> None:
+        for conn in list(self.connections.values()):
+            self.close(conn, "closed: the server is stopping")
+
+
+class SelectorEchoer(Echoer):
+    """An Echoer that waits with a selector."""
+
+    def __init__(
+        self,
+        selector: selectors.BaseSelector,
+        listener: socket.socket,
+        counts: Counts,
+        idle_timeout: float,
+        max_connections: int,
+    ) -> None:
+        super().__init__(listener, counts, idle_timeout, max_connections)
+        self.selector = selector
+        self.listen(True)
+
+    def watch(self, conn: Connection, events: int) -> None:
+        if not conn.events:
+            self.selector.register(conn.sock, events, conn)
+        elif not events:
+            self.selector.unregister(conn.sock)
+        else:
+            self.selector.modify(conn.sock, events, conn)
+
+    def listen(self, on: bool) -> None:
+        if on:
+            self.selector.register(self.listener, READ, "listener")
+        else:
+            self.selector.unregister(self.listener)
+
+
+def serve(
+    listener: socket.socket,
+    counts: Counts,
+    *,
+    idle_timeout: float,
+    max_connections: int,
+) -> None:
+    """Serve every connection from one thread until SIGINT or SIGTERM."""
+    listener.setblocking(False)
+    every = min(idle_timeout / 2, 1.0)  # how often to look for idle ones
+    # A signal would raise KeyboardInterrupt wherever the loop happens to
+    # be, perhaps halfway through closing a connection. Instead, as asyncio
+    # does, Python writes the signal's number to a socket that the
+    # selector watches, and the loop stops between two events. (2)
+    wakeup, signalled = socket.socketpair()
+    with selectors.DefaultSelector() as selector, wakeup, signalled:
+        signalled.setblocking(False)
+        signal.set_wakeup_fd(signalled.fileno())
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda signum, frame: None)
+        selector.register(wakeup, READ, "signal")
+        echoer = SelectorEchoer(
+            selector, listener, counts, idle_timeout, max_connections
+        )
+        next_sweep = time.monotonic() + every
+        try:
+            while True:
+                for key, events in selector.select(every):
+                    conn = key.data
+                    if conn == "signal":
+                        return
+                    if conn == "listener":  # new connections
+                        echoer.accept()
+                    else:
+                        echoer.ready(conn, events)
+                if time.monotonic() >= next_sweep:
+                    echoer.sweep()
+                    next_sweep = time.monotonic() + every
+        finally:
+            echoer.close_all()
+            signal.set_wakeup_fd(-1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_many(argv, __doc__, serve)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
