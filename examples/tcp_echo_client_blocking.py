@@ -48,25 +48,43 @@ def send_all_then_eof(sock: socket.socket, message: bytes) -> None:
     log.info("sent %d bytes, then EOF", len(message))
 
 
-def read_echo(sock: socket.socket, message: bytes) -> None:
-    """Read until the server's EOF; raise EchoError unless it echoed all."""
-    buffer = bytearray(CHUNK)
-    got = 0
-    while count := sock.recv_into(buffer):
+class Checker:
+    """Compares the bytes that arrive with the message, as they arrive."""
+
+    def __init__(self, message: bytes) -> None:
+        self.message = message
+        self.got = 0
+
+    def add(self, data: bytes | memoryview) -> None:
+        """Check the next bytes; raise EchoError if they are not the echo."""
+        got, count, message = self.got, len(data), self.message
         if got + count > len(message):
             raise EchoError(f"the server sent more than {len(message)} bytes")
-        if buffer[:count] != message[got : got + count]:
+        if data != message[got : got + count]:
             first = next(
-                i for i in range(count) if buffer[i] != message[got + i]
+                i for i in range(count) if data[i] != message[got + i]
             )
             raise EchoError(f"the echo differs from the message at byte "
                             f"{got + first}")  # fmt: skip
-        got += count
-    if got < len(message):
-        raise EchoError(
-            f"the server closed the connection after {got} of "
-            f"{len(message)} bytes"
-        )
+        self.got += count
+
+    def end(self) -> None:
+        """At the server's EOF: raise EchoError unless it echoed all."""
+        if self.got < len(self.message):
+            raise EchoError(
+                f"the server closed the connection after {self.got} of "
+                f"{len(self.message)} bytes"
+            )
+
+
+def read_echo(sock: socket.socket, message: bytes) -> None:
+    """Read until the server's EOF; raise EchoError unless it echoed all."""
+    checker = Checker(message)
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    while count := sock.recv_into(buffer):
+        checker.add(view[:count])
+    checker.end()
 
 
 def echo(sock: socket.socket, message: bytes) -> None:
@@ -99,8 +117,10 @@ def echo(sock: socket.socket, message: bytes) -> None:
             raise resets[0]
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = net.parser(__doc__)
+def parse_args(
+    argv: list[str] | None, description: str | None = __doc__
+) -> argparse.Namespace:
+    parser = net.parser(description)
     parser.add_argument(
         "message",
         nargs="?",

@@ -1,9 +1,11 @@
-"""examples/tcp_echo_client_blocking.py, run as its page shows.
+"""What every TCP echo client must do, as tests.
 
-Every test runs once per supported Python (the `python` fixture), against
-the blocking echo server, third-party echo servers (socat, ncat) and
-hand-driven peers that misbehave. Where the failure under test would be a
-client that spins, its CPU time is limited as well as its wall time.
+tests/test_tcp_echo_client_{blocking,asyncio}.py import these and say
+which example they hold to them (the `script` fixture). Every test runs
+once per supported Python (the `python` fixture), against the blocking
+echo server, third-party echo servers (socat, ncat) and hand-driven peers
+that misbehave. Where the failure under test would be a client that spins,
+its CPU time is limited as well as its wall time.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from conftest import (
     usage_error,
 )
 
-CLIENT = "examples/tcp_echo_client_blocking.py"
 ECHOED = re.compile(
     r"sent (\d+) bytes to (\S+): (.*)\n"
     r"received \1 bytes in ([\d.]+) ms: \3\n"
@@ -39,7 +40,10 @@ BIG = os.urandom(64 * 2**20)  # 64 MiB: far more than the buffers hold
 
 
 @pytest.fixture
-def server(python: Python) -> Iterator[Server]:
+def server(
+    python: Python,
+    script: str,
+) -> Iterator[Server]:
     with start_server(
         script="examples/tcp_echo_server_blocking.py", python=python
     ) as running:
@@ -47,10 +51,14 @@ def server(python: Python) -> Iterator[Server]:
 
 
 def echo(
-    python: Python, port: int, *args: str, stdin: bytes | None = None
+    python: Python,
+    script: str,
+    port: int,
+    *args: str,
+    stdin: bytes | None = None,
 ) -> re.Match[str]:
     result = run(
-        CLIENT, "--port", str(port), *args, python=python, stdin=stdin
+        script, "--port", str(port), *args, python=python, stdin=stdin
     )
     assert (result.returncode, result.stderr) == (0, "")
     found = ECHOED.fullmatch(result.stdout)
@@ -58,8 +66,8 @@ def echo(
     return found
 
 
-def test_default_message(python: Python, server: Server) -> None:
-    found = echo(python, server.port)
+def test_default_message(python: Python, script: str, server: Server) -> None:
+    found = echo(python, script, server.port)
     assert found.group(1, 2, 3) == (
         "14",
         f"127.0.0.1:{server.port}",
@@ -67,12 +75,15 @@ def test_default_message(python: Python, server: Server) -> None:
     )
 
 
-def test_over_ipv6(python: Python) -> None:
+def test_over_ipv6(
+    python: Python,
+    script: str,
+) -> None:
     with start_server(
         "--host", "::1", script="examples/tcp_echo_server_blocking.py",
         python=python,
     ) as server:  # fmt: skip
-        found = echo(python, server.port, "--host", "::1", "six")
+        found = echo(python, script, server.port, "--host", "::1", "six")
     assert found[2] == f"[::1]:{server.port}"
 
 
@@ -80,10 +91,10 @@ def test_over_ipv6(python: Python) -> None:
     "typed", ["Grüße".encode(), b"\xff\xfe"], ids=["utf-8", "not-utf-8"]
 )
 def test_command_line_bytes_reach_the_wire_as_typed(
-    python: Python, tcp_peer: socket.socket, typed: bytes
+    python: Python, script: str, tcp_peer: socket.socket, typed: bytes
 ) -> None:
     client = spawn(
-        python, CLIENT, "--port", str(tcp_peer.getsockname()[1]),
+        python, script, "--port", str(tcp_peer.getsockname()[1]),
         os.fsdecode(typed),
     )  # fmt: skip
     conn, _ = tcp_peer.accept()
@@ -103,23 +114,23 @@ def read_all(sock: socket.socket) -> bytes:
 
 
 def test_64_mib_round_trip_against_the_blocking_server(
-    python: Python, server: Server
+    python: Python, script: str, server: Server
 ) -> None:
     # A client that sent all of it before reading would stall after a few
     # MB (see tcp_echo_client_naive.py); this one reads while it writes.
-    found = echo(python, server.port, "-", stdin=BIG)
+    found = echo(python, script, server.port, "-", stdin=BIG)
     assert found[1] == str(len(BIG))
 
 
 def test_64_mib_round_trip_against_socat(
-    python: Python, socat_tcp_server: int
+    python: Python, script: str, socat_tcp_server: int
 ) -> None:
-    found = echo(python, socat_tcp_server, "-", stdin=BIG)
+    found = echo(python, script, socat_tcp_server, "-", stdin=BIG)
     assert found[1] == str(len(BIG))
 
 
 def test_against_ncat_it_ends_in_time_and_says_what_happened(
-    python: Python, ncat_tcp_server: int
+    python: Python, script: str, ncat_tcp_server: int
 ) -> None:
     # ncat --exec may close the connection at the client's EOF, before cat
     # has written the end of the echo; or stall, blocked writing to cat
@@ -128,7 +139,7 @@ def test_against_ncat_it_ends_in_time_and_says_what_happened(
     # spinning, and its one line is true.
     started = time.monotonic()
     result = run(
-        CLIENT, "--port", str(ncat_tcp_server), "--timeout", "1", "-",
+        script, "--port", str(ncat_tcp_server), "--timeout", "1", "-",
         stdin=BIG, python=python, cpu=3,
     )  # fmt: skip
     assert time.monotonic() - started < 1 + 10
@@ -147,10 +158,10 @@ def test_against_ncat_it_ends_in_time_and_says_what_happened(
 
 
 def test_nothing_listening_fails_at_once(
-    python: Python, closed_port: int
+    python: Python, script: str, closed_port: int
 ) -> None:
     started = time.monotonic()
-    result = run(CLIENT, "--port", str(closed_port), python=python)
+    result = run(script, "--port", str(closed_port), python=python)
     assert time.monotonic() - started < 3
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
@@ -159,11 +170,11 @@ def test_nothing_listening_fails_at_once(
 
 
 def test_connect_that_gets_no_answer_times_out(
-    python: Python, full_backlog: int
+    python: Python, script: str, full_backlog: int
 ) -> None:
     started = time.monotonic()
     result = run(
-        CLIENT, "--port", str(full_backlog), "--timeout", "0.5",
+        script, "--port", str(full_backlog), "--timeout", "0.5",
         python=python, cpu=1,
     )  # fmt: skip
     assert 0.5 <= time.monotonic() - started < 0.5 + 3
@@ -175,12 +186,12 @@ def test_connect_that_gets_no_answer_times_out(
 
 @contextmanager
 def against(
-    python: Python, peer: socket.socket, *args: str
+    python: Python, script: str, peer: socket.socket, *args: str
 ) -> Iterator[tuple[subprocess.Popen[str], socket.socket]]:
     """Run the client against a hand-driven peer: yield the client and the
     accepted connection, which has read the whole message by then."""
     client = spawn(
-        python, CLIENT, "--port", str(peer.getsockname()[1]), *args, cpu=2
+        python, script, "--port", str(peer.getsockname()[1]), *args, cpu=2
     )
     conn, _ = peer.accept()
     with conn:
@@ -189,10 +200,10 @@ def against(
 
 
 def test_silent_server_times_out_within_the_bound(
-    python: Python, tcp_peer: socket.socket
+    python: Python, script: str, tcp_peer: socket.socket
 ) -> None:
     started = time.monotonic()
-    with against(python, tcp_peer, "--timeout", "0.5") as (client, _):
+    with against(python, script, tcp_peer, "--timeout", "0.5") as (client, _):
         _, err = client.communicate(timeout=TIMEOUT)  # the peer says nothing
     assert 0.5 <= time.monotonic() - started < 0.5 + 3
     assert (client.returncode, err) == (
@@ -214,11 +225,12 @@ def test_silent_server_times_out_within_the_bound(
 )
 def test_a_reply_that_is_not_the_echo_fails_at_once(
     python: Python,
+    script: str,
     tcp_peer: socket.socket,
     reply: bytes | None,
     error: str,
 ) -> None:
-    with against(python, tcp_peer) as (client, conn):
+    with against(python, script, tcp_peer) as (client, conn):
         if reply is None:  # SO_LINGER 0 s: close() sends RST, not FIN
             linger = struct.pack("ii", 1, 0)
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
@@ -231,9 +243,9 @@ def test_a_reply_that_is_not_the_echo_fails_at_once(
 
 
 def test_ctrl_c_while_waiting_exits_130_quietly(
-    python: Python, tcp_peer: socket.socket
+    python: Python, script: str, tcp_peer: socket.socket
 ) -> None:
-    with against(python, tcp_peer, "--timeout", "30") as (client, _):
+    with against(python, script, tcp_peer, "--timeout", "30") as (client, _):
         client.send_signal(signal.SIGINT)  # it waits for the echo
         out, err = client.communicate(timeout=TIMEOUT)
     assert (client.returncode, out, err) == (130, "", "")
@@ -249,27 +261,27 @@ def test_ctrl_c_while_waiting_exits_130_quietly(
     ],
 )  # fmt: skip
 def test_bad_usage_exits_2(
-    python: Python, args: list[str], error: str
+    python: Python, script: str, args: list[str], error: str
 ) -> None:
-    assert usage_error(python, CLIENT, *args) == error
+    assert usage_error(python, script, *args) == error
 
 
 def spawn_big(
-    python: Python, folder: Path, *args: str
+    python: Python, script: str, folder: Path, *args: str
 ) -> subprocess.Popen[str]:
     """Start the client with 64 MiB on its stdin, CPU-limited."""
     (folder / "big").write_bytes(BIG)
     with (folder / "big").open("rb") as stdin:
-        return spawn(python, CLIENT, *args, "-", cpu=3, stdin=stdin)
+        return spawn(python, script, *args, "-", cpu=3, stdin=stdin)
 
 
 def test_reset_while_sending_a_large_message(
-    python: Python, tcp_peer: socket.socket, tmp_path: Path
+    python: Python, script: str, tcp_peer: socket.socket, tmp_path: Path
 ) -> None:
     # The peer reads a little of 64 MiB, then resets: the sending thread
     # fails, and the reader reports the reset, once.
     port = tcp_peer.getsockname()[1]
-    client = spawn_big(python, tmp_path, "--port", str(port))
+    client = spawn_big(python, script, tmp_path, "--port", str(port))
     conn, _ = tcp_peer.accept()
     with conn:
         assert conn.recv(100_000)
@@ -281,15 +293,16 @@ def test_reset_while_sending_a_large_message(
 
 
 def test_server_that_never_reads_times_out_within_the_bound(
-    python: Python, tcp_peer: socket.socket, tmp_path: Path
+    python: Python, script: str, tcp_peer: socket.socket, tmp_path: Path
 ) -> None:
     # The peer accepts and reads nothing: the buffers fill, the sending
     # thread blocks, the reader gives up after --timeout, and the sender
     # is stopped with it.
     port = tcp_peer.getsockname()[1]
     started = time.monotonic()
-    client = spawn_big(python, tmp_path, "--port", str(port), "--timeout",
-                       "0.5")  # fmt: skip
+    client = spawn_big(
+        python, script, tmp_path, "--port", str(port), "--timeout", "0.5"
+    )
     conn, _ = tcp_peer.accept()
     with conn:
         out, err = client.communicate(timeout=TIMEOUT)
@@ -299,9 +312,9 @@ def test_server_that_never_reads_times_out_within_the_bound(
 
 
 def test_verbose_logs_the_socket_and_the_half_close(
-    python: Python, server: Server
+    python: Python, script: str, server: Server
 ) -> None:
-    result = run(CLIENT, "--port", str(server.port), "-v", python=python)
+    result = run(script, "--port", str(server.port), "-v", python=python)
     assert result.returncode == 0
     assert re.search(
         rf"^tcp_client: TCP 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:{server.port} ",

@@ -1,0 +1,112 @@
+"""TCP echo client with asyncio streams: send a message, read the echo.
+
+Shows asyncio.open_connection() and the two halves of a stream: a task
+writes the message (write(), then `await drain()` so that it waits while
+the server is behind) and half-closes with write_eof(), while the main
+coroutine reads the echo until the server's EOF and compares it with
+what was sent. Reading while writing is what keeps a large message from
+deadlocking (see tcp_echo_client_naive.py). asyncio.wait_for() bounds
+every wait by --timeout: the connect, each drain and each read.
+
+The options, output and exit statuses are the blocking client's
+(tcp_echo_client_blocking.py, which this imports: copy both and net.py).
+Start an echo server, then:
+
+    python examples/tcp_echo_client_asyncio.py
+    python examples/tcp_echo_client_asyncio.py --port 9999 -v "Hi there"
+    head -c 64M /dev/urandom | python examples/tcp_echo_client_asyncio.py -
+
+Exit status: 0 the echo matched, 1 network failure (refused, timed out,
+reset, or an echo that is cut short or different), 2 bad usage, 130
+interrupted (Ctrl+C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+
+import net
+from tcp_echo_client_blocking import CHUNK, Checker, EchoError, parse_args
+
+log = logging.getLogger("tcp_client")
+
+
+async def send_all_then_eof(
+    writer: asyncio.StreamWriter, message: bytes, timeout: float
+) -> None:
+    """Send the message, then half-close: the server sees EOF."""
+    view = memoryview(message)
+    for start in range(0, len(message), CHUNK):
+        writer.write(view[start : start + CHUNK])
+        await asyncio.wait_for(writer.drain(), timeout)  # the server is behind
+    writer.write_eof()  # "that was all"; reading goes on
+    log.info("sent %d bytes, then EOF", len(message))
+
+
+async def echo(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    message: bytes,
+    timeout: float,
+) -> None:
+    """Send and read at once: a task sends, this coroutine reads."""
+    sender = asyncio.ensure_future(send_all_then_eof(writer, message, timeout))
+    try:
+        checker = Checker(message)
+        try:
+            while data := await asyncio.wait_for(reader.read(CHUNK), timeout):
+                checker.add(data)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"nothing received for {timeout:g} s") from None
+        checker.end()
+        await sender  # done, since all came back: raises what it raised
+    finally:  # a failure, or Ctrl+C: stop the sender too
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+
+
+async def client(args: argparse.Namespace) -> int:
+    """Connect, echo args.data, say how it went; return the exit status."""
+    peer = net.format_address((args.host, args.port))
+    try:
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(args.host, args.port), args.timeout
+            )
+        except asyncio.TimeoutError:
+            raise ConnectionError(
+                f"no connection within {args.timeout:g} s"
+            ) from None
+        try:
+            peer = net.format_address(writer.get_extra_info("peername"))
+            log.info("%s", net.describe(writer.get_extra_info("socket")))
+            start = time.perf_counter()
+            await echo(reader, writer, args.data, args.timeout)
+            seconds = time.perf_counter() - start
+        finally:
+            writer.transport.abort()  # nothing more to send or to read
+            await writer.wait_closed()
+    except (OSError, EchoError) as exc:  # refused, reset, timed out, ...
+        return net.failed(exc, args.host, peer)
+    shown = net.shorten(args.data)
+    print(f"sent {len(args.data)} bytes to {peer}: {shown}")
+    print(f"received {len(args.data)} bytes in {seconds * 1000:.1f} ms: "
+          f"{shown}")  # fmt: skip
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv, __doc__)
+    net.setup_logging(args.verbose)
+    try:
+        return asyncio.run(client(args))
+    except KeyboardInterrupt as exc:  # Ctrl+C
+        return net.failed(exc, args.host, "")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
