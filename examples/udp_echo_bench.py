@@ -33,6 +33,7 @@ import socket
 import struct
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import net
@@ -142,6 +143,103 @@ def bench(
     }
 
 
+def add_options(parser: argparse.ArgumentParser, timeout: str) -> None:
+    """Add what every benchmark here takes: --duration, --timeout (whose
+    help starts with timeout), --server-pid and --json."""
+    parser.add_argument(
+        "--duration",
+        type=net.seconds,
+        default=5.0,
+        metavar="S",
+        help="seconds to run (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=net.seconds,
+        default=1.0,
+        metavar="S",
+        help=f"{timeout}, and the longest wait for the server to answer "
+        "at the start (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--server-pid",
+        type=int,
+        metavar="PID",
+        help="the server's process ID, to report its CPU time (Linux; "
+        "default: none, no CPU figures)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON line instead"
+    )
+
+
+def check_options(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> None:
+    """Refuse, as bad usage, a host off loopback or a PID of nothing."""
+    try:
+        loopback = ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        parser.error("--host must be a loopback address, such as 127.0.0.1")
+    if args.server_pid is not None:
+        try:
+            cpu_seconds(args.server_pid)
+        except OSError:
+            parser.error(f"--server-pid: no process {args.server_pid} here")
+
+
+class ServerCPU:
+    """The CPU time process pid uses while a with block runs, if known."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self.seconds: float | None = None
+
+    def __enter__(self) -> ServerCPU:
+        self.before = cpu_or_none(self.pid)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        after = cpu_or_none(self.pid)
+        if self.before is not None and after is not None:
+            self.seconds = after - self.before
+
+
+def finish(
+    args: argparse.Namespace,
+    peer: str,
+    result: dict[str, Any],
+    cpu: ServerCPU,
+    count: int,
+    report: Callable[[dict[str, Any]], None],
+) -> int:
+    """Add the server's CPU per one of count, print; return the status."""
+    if cpu.seconds is not None:
+        result["server_cpu_us"] = cpu.seconds * 1e6 / count
+        result["server_busy"] = cpu.seconds / result["seconds"]
+    elif args.server_pid is not None:
+        print(
+            f"warning: process {args.server_pid} exited during the run: "
+            "no server CPU figures",
+            file=sys.stderr,
+        )
+    if args.json:
+        print(json.dumps({**vars(args), **result}))
+    else:
+        report(result)
+    if result["stopped"]:
+        seconds = result["seconds"]
+        print(
+            f"error: {peer}: {result['stopped']} after {seconds:.1f} s; "
+            "the figures cover that time",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = net.parser(__doc__)
     parser.add_argument(
@@ -158,44 +256,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="W",
         help="datagrams in flight, 1 to 10000 (default: %(default)s)",
     )
-    parser.add_argument(
-        "--duration",
-        type=net.seconds,
-        default=5.0,
-        metavar="S",
-        help="seconds to run (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=net.seconds,
-        default=1.0,
-        metavar="S",
-        help="seconds without an echo before the window counts as lost, "
-        "and the longest wait for the server to answer at the start "
-        "(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--server-pid",
-        type=int,
-        metavar="PID",
-        help="the server's process ID, to report its CPU time (Linux; "
-        "default: none, no CPU figures)",
-    )
-    parser.add_argument(
-        "--json", action="store_true", help="print one JSON line instead"
+    add_options(
+        parser, "seconds without an echo before the window counts as lost"
     )
     args = parser.parse_args(argv)
-    try:
-        loopback = ipaddress.ip_address(args.host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        parser.error("--host must be a loopback address, such as 127.0.0.1")
-    if args.server_pid is not None:
-        try:
-            cpu_seconds(args.server_pid)
-        except OSError:
-            parser.error(f"--server-pid: no process {args.server_pid} here")
+    check_options(parser, args)
     return args
 
 
@@ -209,49 +274,29 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("udp_bench").info("%s", net.describe(sock))
         try:
             wait_for_server(sock, args.timeout)
-            cpu_before = cpu_or_none(args.server_pid)
-            result = bench(
-                sock, args.size, args.window, args.duration, args.timeout
-            )
+            with ServerCPU(args.server_pid) as cpu:
+                result = bench(
+                    sock, args.size, args.window, args.duration, args.timeout
+                )
         except (KeyboardInterrupt, OSError) as exc:  # refused, no echo
             return net.failed(exc, args.host, peer)
-    cpu_after = cpu_or_none(args.server_pid)
-    if cpu_before is not None and cpu_after is not None:
-        cpu = cpu_after - cpu_before
-        result["server_cpu_us"] = cpu * 1e6 / result["replies"]
-        result["server_busy"] = cpu / result["seconds"]
-    elif args.server_pid is not None:
-        print(
-            f"warning: process {args.server_pid} exited during the run: "
-            "no server CPU figures",
-            file=sys.stderr,
-        )
-    if args.json:
-        print(json.dumps({**vars(args), **result}))
-    else:
-        report(args, peer, result)
-    if result["stopped"]:
-        seconds = result["seconds"]
-        print(
-            f"error: {peer}: {result['stopped']} after {seconds:.1f} s; "
-            "the figures cover that time",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+
+    def report(result: dict[str, Any]) -> None:
+        sent = result["replies"] + result["lost"]
+        print(f"{peer}, {args.size}-byte datagrams, window {args.window}:")
+        print(f"  replies/s   {result['replies_per_s']:12,.0f}")
+        print(f"  lost        {result['lost']:12,} of {sent:,}")
+        print(f"  rtt p50     {result['rtt_p50_us']:12,.0f} us")
+        print(f"  rtt p99     {result['rtt_p99_us']:12,.0f} us")
+        report_cpu(result, "echo")
+
+    return finish(args, peer, result, cpu, result["replies"], report)
 
 
-def report(
-    args: argparse.Namespace, peer: str, result: dict[str, Any]
-) -> None:
-    sent = result["replies"] + result["lost"]
-    print(f"{peer}, {args.size}-byte datagrams, window {args.window}:")
-    print(f"  replies/s   {result['replies_per_s']:12,.0f}")
-    print(f"  lost        {result['lost']:12,} of {sent:,}")
-    print(f"  rtt p50     {result['rtt_p50_us']:12,.0f} us")
-    print(f"  rtt p99     {result['rtt_p99_us']:12,.0f} us")
+def report_cpu(result: dict[str, Any], unit: str) -> None:
+    """The server's rows of a report, if its CPU time is known."""
     if "server_cpu_us" in result:
-        print(f"  server CPU  {result['server_cpu_us']:12.2f} us per echo")
+        print(f"  server CPU  {result['server_cpu_us']:12.2f} us per {unit}")
         print(f"  server busy {result['server_busy']:12.0%} of one CPU")
 
 
