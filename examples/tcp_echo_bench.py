@@ -147,10 +147,8 @@ def start_message(conn: Connection, now: float) -> None:
 
 
 def send_more(conn: Connection) -> None:
-    try:
+    with contextlib.suppress(BlockingIOError):  # the buffer is full: later
         conn.sent += conn.sock.send(conn.view[conn.sent :])
-    except BlockingIOError:  # the socket's buffer is full: later
-        pass
 
 
 def receive(conn: Connection, buffer: bytearray) -> bool:

@@ -11,11 +11,11 @@ import itertools
 import os
 import re
 import resource
-import selectors
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -242,12 +242,20 @@ def namespace() -> Iterator[str]:
 
 
 def read_line(stream: IO[str], timeout: float = TIMEOUT) -> str:
-    """Read one line from a pipe, waiting at most timeout seconds."""
-    with selectors.DefaultSelector() as selector:
-        selector.register(stream, selectors.EVENT_READ)
-        if not selector.select(timeout):
-            raise TimeoutError(f"no line within {timeout} s")
-    return stream.readline()
+    """Read one line from a pipe, waiting at most timeout seconds.
+
+    A thread reads it: the next line may already be in the stream's buffer,
+    read along with the last one, where select() on the pipe cannot see it.
+    """
+    lines: list[str] = []
+    reader = threading.Thread(
+        target=lambda: lines.append(stream.readline()), daemon=True
+    )
+    reader.start()
+    reader.join(timeout)
+    if not lines:
+        raise TimeoutError(f"no line within {timeout} s")
+    return lines[0]
 
 
 @dataclass

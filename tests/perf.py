@@ -333,27 +333,40 @@ def targets(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def chart(names: list[str], cell: dict[Any, Any]) -> str:
-    """Bar charts side by side, replies/s and CPU per echo: a group of
-    bars per server, one bar per case."""
-    colours = ["#90caf9", "#1e88e5", "#ffcc80", "#fb8c00"]  # as CASES
+UDP_PANELS = (
+    ("Replies per second: more is better", "replies_per_s", 1000, ".0f", "k"),
+    ("Server CPU per echo, µs: less is better", "server_cpu_us", 1, ".1f", ""),
+)
+
+
+def chart(
+    names: list[str],
+    cell: dict[Any, Any],
+    cases: list[tuple[int, int]] = CASES,
+    legend: str = "W={}, {:,} B",
+    panels: tuple[tuple[str, str, int, str, str], ...] = UDP_PANELS,
+) -> str:
+    """Bar charts side by side (panels: title, figure, scale, format,
+    unit): a group of bars per server, one bar per case. A server that
+    did not run a case gets no bar for it."""
+    colours = ["#90caf9", "#1e88e5", "#ffcc80", "#fb8c00"]  # as cases
     label, panel, bar, group = 200, 280, 9, 12
     top = 70
-    height = top + len(names) * (len(CASES) * bar + group) + 10
+    height = top + len(names) * (len(cases) * bar + group) + 10
     out = [
         f'<rect x="{label + i * 140}" y="10" width="12" height="12" '
         f'fill="{colour}"/><text x="{label + i * 140 + 16}" y="21">'
-        f"W={w}, {size:,} B</text>"
-        for i, ((w, size), colour) in enumerate(zip(CASES, colours))
+        f"{legend.format(*case)}</text>"
+        for i, (case, colour) in enumerate(zip(cases, colours))
     ]
-    for p, (title, key, scale, digits, unit) in enumerate((
-        ("Replies per second: more is better", "replies_per_s",
-         1000, ".0f", "k"),
-        ("Server CPU per echo, µs: less is better", "server_cpu_us",
-         1, ".1f", ""),
-    )):  # fmt: skip
+    for p, (title, key, scale, digits, unit) in enumerate(panels):
         x = label + p * panel
-        most = max(cell[(n, w, s)][key] for n in names for w, s in CASES)
+        most = max(
+            cell[at][key]
+            for n in names
+            for case in cases
+            if (at := (n, *case)) in cell
+        )
         out.append(f'<text x="{x}" y="{top - 14}" class="t">{title}</text>')
         y = top
         for name in names:
@@ -362,15 +375,16 @@ def chart(names: list[str], cell: dict[Any, Any]) -> str:
                     f'<text x="{label - 8}" y="{y + 2 * bar + 4}" '
                     f'text-anchor="end">{html.escape(name)}</text>'
                 )
-            for (window, size), colour in zip(CASES, colours):
-                value = cell[(name, window, size)][key]
-                length = (panel - 70) * value / most
-                out.append(
-                    f'<rect x="{x}" y="{y}" width="{length:.1f}" '
-                    f'height="{bar - 1}" fill="{colour}"/>'
-                    f'<text x="{x + length + 4:.1f}" y="{y + bar - 1}" '
-                    f'class="v">{value / scale:{digits}}{unit}</text>'
-                )
+            for case, colour in zip(cases, colours):
+                if (at := (name, *case)) in cell:
+                    value = cell[at][key]
+                    length = (panel - 70) * value / most
+                    out.append(
+                        f'<rect x="{x}" y="{y}" width="{length:.1f}" '
+                        f'height="{bar - 1}" fill="{colour}"/>'
+                        f'<text x="{x + length + 4:.1f}" y="{y + bar - 1}" '
+                        f'class="v">{value / scale:{digits}}{unit}</text>'
+                    )
                 y += bar
             y += group
     width = label + 2 * panel
@@ -383,6 +397,16 @@ def chart(names: list[str], cell: dict[Any, Any]) -> str:
         + "".join(out)
         + "</svg>\n"
     )
+
+
+def save(path: Path, results: dict[str, Any]) -> None:
+    """Write results as JSON, with when, where and on what they ran."""
+    path.write_text(json.dumps({
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{os.cpu_count()} CPUs, Linux {platform.release()}",
+        "python": platform.python_version(),
+        **results,
+    }, indent=1) + "\n")  # fmt: skip
 
 
 def main() -> int:
@@ -417,10 +441,7 @@ def main() -> int:
             TARGET_SECONDS,
             [(32, 64), (32, 1400)],
         )
-        RESULTS.write_text(json.dumps({
-            "date": time.strftime("%Y-%m-%d"),
-            "machine": f"{os.cpu_count()} CPUs, Linux {platform.release()}",
-            "python": platform.python_version(),
+        save(RESULTS, {
             "seconds": args.seconds,
             "rounds": args.rounds,
             "rows": rows,
@@ -429,7 +450,7 @@ def main() -> int:
                 "seconds": TARGET_SECONDS,
                 "rows": target_rows,
             },
-        }, indent=1) + "\n")  # fmt: skip
+        })  # fmt: skip
     for path, text in render(json.loads(RESULTS.read_text())).items():
         path.write_text(text)
     return 0

@@ -56,6 +56,12 @@ TERMS = {
     "tcp_echo_client_naive.md": "send_then_read",
     "tcp_framing_server.md": "echo_messages",
     "tcp_framing_client.md": "exchange",
+    "tcp_echo_server_threads.md": "verify_request",
+    "tcp_echo_server_selectors.md": "SelectorEchoer",
+    "tcp_echo_server_asyncio.md": "start_server",
+    "tcp_echo_server_fast.md": "LoopEchoer",
+    "tcp_echo_client_asyncio.md": "write_eof",
+    "tcp_echo_bench.md": "hang_up",
 }
 
 

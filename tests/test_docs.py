@@ -14,8 +14,10 @@ import re
 import shlex
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import perf
+import perf_tcp
 import pytest
 from conftest import (
     PLAIN,
@@ -36,6 +38,10 @@ PAIRS = [
     ("udp_echo_server_fast", "udp_echo_client_asyncio", udp_socket),
     ("tcp_echo_server_blocking", "tcp_echo_client_blocking", tcp_listener),
     ("tcp_framing_server", "tcp_framing_client", tcp_listener),
+    ("tcp_echo_server_threads", "tcp_echo_client_blocking", tcp_listener),
+    ("tcp_echo_server_selectors", "tcp_echo_client_blocking", tcp_listener),
+    ("tcp_echo_server_asyncio", "tcp_echo_client_asyncio", tcp_listener),
+    ("tcp_echo_server_fast", "tcp_echo_client_asyncio", tcp_listener),
 ]
 NUMBER = re.compile(r" *\d[\d,.]*")  # with the padding that aligns it
 
@@ -120,6 +126,17 @@ def test_bench_output_block_says_what_the_bench_prints(
     check("udp_echo_bench", shown, update, varies=NUMBER)
 
 
+def test_tcp_bench_output_block_says_what_the_bench_prints(
+    request: pytest.FixtureRequest,
+) -> None:
+    update = bool(request.config.getoption("--update-output"))
+    with start_server(
+        script="examples/tcp_echo_server_fast.py", python=PLAIN
+    ) as server:
+        shown = replay(transcript("tcp_echo_bench"), {"8888": server.port})
+    check("tcp_echo_bench", shown, update, varies=NUMBER)
+
+
 def test_naive_client_output_block_says_what_it_prints(
     request: pytest.FixtureRequest,
 ) -> None:
@@ -133,13 +150,17 @@ def test_naive_client_output_block_says_what_it_prints(
     check("tcp_echo_client_naive", shown, update, varies=NUMBER)
 
 
-def test_performance_page_is_rendered_from_its_saved_results() -> None:
+@pytest.mark.parametrize("script", [perf, perf_tcp], ids=["udp", "tcp"])
+def test_performance_page_is_rendered_from_its_saved_results(
+    script: Any,
+) -> None:
     # Its tables and chart come from the benchmark's JSON alone: none is
     # edited by hand, and none is left behind when the renderer changes.
-    results = json.loads(perf.RESULTS.read_text())
-    for path, text in perf.render(results).items():
+    results = json.loads(script.RESULTS.read_text())
+    for path, text in script.render(results).items():
         assert path.read_text() == text, (
-            f"{path.name} is stale: run python tests/perf.py --render"
+            f"{path.name} is stale: run python tests/{script.__name__}.py "
+            "--render"
         )
 
 
