@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import socket
 import socketserver
 import sys
@@ -110,10 +111,10 @@ def serve(
     # Accept in a thread too. A signal then interrupts only the main
     # thread's wait below, never socketserver halfway through starting a
     # connection's thread (it would close that connection under it).
-    accepting = threading.Thread(target=server.serve_forever)
-    accepting.start()
+    threading.Thread(target=server.serve_forever).start()
     try:
-        accepting.join()  # until KeyboardInterrupt: SIGINT or SIGTERM
+        while True:
+            signal.pause()  # until KeyboardInterrupt: SIGINT or SIGTERM
     finally:
         server.shutdown()  # serve_forever() returns within 0.5 s
         server.stop()
