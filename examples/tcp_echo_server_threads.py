@@ -106,15 +106,21 @@ def serve(
     idle_timeout: float,
     max_connections: int,
 ) -> None:
-    """Serve every connection in a thread of its own until interrupted."""
+    """Serve every connection in a thread of its own until SIGINT or
+    SIGTERM."""
     server = EchoServer(listener, counts, idle_timeout, max_connections)
-    # Accept in a thread too. A signal then interrupts only the main
-    # thread's wait below, never socketserver halfway through starting a
-    # connection's thread (it would close that connection under it).
+    # The kernel may hand a signal to any thread that does not block it,
+    # and Python would then raise KeyboardInterrupt wherever the main
+    # thread is: perhaps in socketserver, starting a connection's thread
+    # (it would close that connection under it). So every thread blocks
+    # SIGINT and SIGTERM (new threads inherit the mask), socketserver
+    # accepts in a thread of its own, and the main thread takes the
+    # signal when it comes, here.
+    stopping = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stopping)
     threading.Thread(target=server.serve_forever).start()
     try:
-        while True:
-            signal.pause()  # until KeyboardInterrupt: SIGINT or SIGTERM
+        signal.sigwait(stopping)
     finally:
         server.shutdown()  # serve_forever() returns within 0.5 s
         server.stop()
