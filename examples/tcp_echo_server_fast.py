@@ -10,7 +10,8 @@ the selectors server's Echoer does the rest, including backpressure
 (a connection whose replies are not being taken is no longer read).
 
 It runs on any asyncio event loop with add_reader(), uvloop's included:
-call uvloop.install() (or asyncio.set_event_loop_policy()) before main().
+set asyncio's event loop policy to uvloop's before main() (its page shows
+how).
 Everything else is the selectors server's: copy this file,
 tcp_echo_server_selectors.py, tcp_echo_server_blocking.py and net.py.
 

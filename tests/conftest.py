@@ -459,6 +459,23 @@ def full_backlog() -> Iterator[int]:
             yield listener.getsockname()[1]
 
 
+def run_page_script(page: str, port: int) -> subprocess.CompletedProcess[str]:
+    """Run a page's ```sh block with bash -e, as a reader pasting it into
+    a script would, but with port in place of the page's 9000."""
+    text = (ROOT / "docs" / page).read_text()
+    [script] = re.findall(r"```sh\n(.*?)```", text, re.S)
+    assert "--port 9000" in script
+    return subprocess.run(
+        ["bash", "-e", "-c", script.replace("9000", str(port))],
+        cwd=ROOT,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:"
+             + os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )  # fmt: skip
+
+
 def usage_error(python: Python, script: str, *args: str) -> str:
     """Run script with bad arguments: assert exit status 2, nothing on
     stdout and no traceback; return the error, without the program name."""

@@ -4,24 +4,20 @@ and hand-driven peers. Every test runs once per supported Python."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import selectors
 import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from conftest import (
-    ROOT,
     TIMEOUT,
     Python,
     Server,
     read_line,
     run,
+    run_page_script,
     spawn,
     start_server,
     tcp_listener,
@@ -220,21 +216,9 @@ def test_bad_usage_exits_2(
 
 
 def test_page_recipe_works_pasted_into_a_script(closed_port: int) -> None:
-    # The docstring's and the page's lines as they stand, but for the port
-    # and a shorter run: the benchmark may start before the server listens.
-    page = (ROOT / "docs" / "tcp_echo_bench.md").read_text()
-    [script] = re.findall(r"```sh\n(.*?)```", page, re.S)
-    assert "--port 9000" in script
-    script = script.replace("9000", str(closed_port))
-    result = subprocess.run(
-        ["bash", "-e", "-c", script],
-        cwd=ROOT,
-        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:"
-             + os.environ["PATH"]},
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )  # fmt: skip
+    # The page's lines as they stand, but for the port: the benchmark may
+    # start before the server has bound its port, and must wait for it.
+    result = run_page_script("tcp_echo_bench.md", closed_port)
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith(f"listening on 127.0.0.1:{closed_port}")
     assert "server busy" in result.stdout

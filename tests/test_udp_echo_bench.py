@@ -6,23 +6,20 @@ Every test runs once per supported Python (the `python` fixture).
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from conftest import (
-    ROOT,
     TIMEOUT,
     Python,
     Server,
     read_line,
     run,
+    run_page_script,
     spawn,
     start_server,
     udp_socket,
@@ -236,18 +233,7 @@ def test_late_echoes_are_lost_not_replies(
 def test_page_recipe_works_pasted_into_a_script(closed_port: int) -> None:
     # The page's lines as they stand, but for the port: the benchmark may
     # start before the server has bound its port, and must wait for it.
-    page = (ROOT / "docs" / "udp_echo_bench.md").read_text()
-    [script] = re.findall(r"```sh\n(.*?)```", page, re.S)
-    assert "--port 9000" in script
-    result = subprocess.run(
-        ["bash", "-e", "-c", script.replace("9000", str(closed_port))],
-        cwd=ROOT,
-        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:"
-             + os.environ["PATH"]},
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )  # fmt: skip
+    result = run_page_script("udp_echo_bench.md", closed_port)
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith(f"listening on 127.0.0.1:{closed_port}")
     assert "server busy" in result.stdout
