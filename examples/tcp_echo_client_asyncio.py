@@ -30,7 +30,13 @@ import sys
 import time
 
 import net
-from tcp_echo_client_blocking import CHUNK, Checker, EchoError, parse_args
+from tcp_echo_client_blocking import (
+    CHUNK,
+    Checker,
+    EchoError,
+    parse_args,
+    parser,
+)
 
 log = logging.getLogger("tcp_client")
 
@@ -100,7 +106,7 @@ async def client(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv, __doc__)
+    args = parse_args(argv, parser(__doc__))
     net.setup_logging(args.verbose)
     try:
         return asyncio.run(client(args))

@@ -117,18 +117,17 @@ def echo(sock: socket.socket, message: bytes) -> None:
             raise resets[0]
 
 
-def parse_args(
-    argv: list[str] | None, description: str | None = __doc__
-) -> argparse.Namespace:
-    parser = net.parser(description)
-    parser.add_argument(
+def parser(description: str | None = __doc__) -> argparse.ArgumentParser:
+    """The options of this client, for it and the clients built on it."""
+    new = net.parser(description)
+    new.add_argument(
         "message",
         nargs="?",
         default="Hello, stream!",
         help='what to send, as typed; "-" reads it from stdin '
         "(default: %(default)s)",
     )
-    parser.add_argument(
+    new.add_argument(
         "--timeout",
         type=net.seconds,
         default=5.0,
@@ -136,13 +135,19 @@ def parse_args(
         help="the longest wait for the connection, for each 64 KiB "
         "sent and for each read (default: %(default)s)",
     )
-    args = parser.parse_args(argv)
+    return new
+
+
+def parse_args(
+    argv: list[str] | None, options: argparse.ArgumentParser
+) -> argparse.Namespace:
+    args = options.parse_args(argv)
     args.data = net.message_bytes(args.message)
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = parse_args(argv, parser())
     net.setup_logging(args.verbose)
     peer = net.format_address((args.host, args.port))
     try:

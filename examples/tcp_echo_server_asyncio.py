@@ -56,6 +56,35 @@ async def echo(
         await asyncio.wait_for(writer.drain(), idle_timeout)
 
 
+async def serve_connection(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    peer: str,
+    counts: Counts,
+    idle_timeout: float,
+) -> None:
+    """Echo on one connection, log how it ended, and close it."""
+    try:
+        await echo(reader, writer, counts, idle_timeout)
+    except asyncio.TimeoutError:
+        log.info("%s: idle for %g s: closed", peer, idle_timeout)
+        writer.transport.abort()  # drop what the client did not take
+    except OSError as exc:  # reset by the peer, ...
+        log.warning("%s: %s", peer, net.reason(exc))
+    except asyncio.CancelledError:  # the server is stopping
+        writer.transport.abort()
+        # The handler then ends as if done: Python 3.11's streams log
+        # a handler whose task ends cancelled as an error.
+    else:
+        log.info("%s: done", peer)
+    finally:
+        writer.close()
+        # A reset, told again; or the server stopping in the meantime,
+        # which closes the socket all the same.
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            await writer.wait_closed()  # the socket is closed (3)
+
+
 async def serve_async(
     listener: socket.socket,
     counts: Counts,
@@ -85,23 +114,9 @@ async def serve_async(
         counts.connections += 1
         log.info("%s: connected", peer)
         try:
-            await echo(reader, writer, counts, idle_timeout)
-        except asyncio.TimeoutError:
-            log.info("%s: idle for %g s: closed", peer, idle_timeout)
-            writer.transport.abort()  # drop what the client did not take
-        except OSError as exc:  # reset by the peer, ...
-            log.warning("%s: %s", peer, net.reason(exc))
-        except asyncio.CancelledError:  # the server is stopping
-            writer.transport.abort()
-            # The handler then ends as if done: Python 3.11's streams log
-            # a handler whose task ends cancelled as an error.
-        else:
-            log.info("%s: done", peer)
+            await serve_connection(reader, writer, peer, counts, idle_timeout)
         finally:
             handlers.discard(me)
-            writer.close()
-            with contextlib.suppress(OSError):  # a reset, told again
-                await writer.wait_closed()  # the socket is closed (3)
 
     # start_server() calls listen() again: keep run()'s backlog, not 100.
     server = await asyncio.start_server(

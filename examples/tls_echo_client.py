@@ -1,0 +1,184 @@
+"""TLS echo client, blocking: the TCP echo client, encrypted and verified.
+
+Shows ssl.create_default_context() on the client side, which checks the
+server's certificate against trusted CAs (the system's, or --cafile) and
+checks that it names the server (--server-name, else --host): neither
+check can be turned off here. TLS 1.2 is the oldest version it accepts.
+--cert and --key present a client certificate, for a server that asks.
+
+TLS gives no half-close: the TCP client's shutdown(SHUT_WR) would end the
+TCP stream under TLS and not TLS itself. So this client knows the echo's
+end by its length, which is the message's. It sends 16 KiB at a time,
+reading the echo as it comes, with never more than 32 KiB of it on the
+way (so neither side's buffers can fill), then ends TLS with close_notify
+(unwrap()) and waits for the server's. Every wait is bounded by
+--timeout: the connect, the handshake, each send and each read.
+
+The options, output and exit statuses are the TCP client's
+(tcp_echo_client_blocking.py, which this imports: copy both and net.py).
+Start a TLS echo server, then:
+
+    python examples/tls_echo_client.py --cafile ca.pem --host localhost
+    head -c 16M /dev/urandom | python examples/tls_echo_client.py \\
+        --cafile ca.pem --host localhost -v -
+
+Exit status: 0 the echo matched, 1 network failure (refused, timed out,
+a certificate that fails its checks, any other failed handshake, or an
+echo that is cut short or different), 2 bad usage, 130 interrupted
+(Ctrl+C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import ssl
+import sys
+import time
+
+import net
+from tcp_echo_client_blocking import (
+    Checker,
+    EchoError,
+    parse_args,
+    parser,
+)
+
+log = logging.getLogger("tls_client")
+
+
+def tls_parser(description: str | None) -> argparse.ArgumentParser:
+    """The TCP client's options, and the TLS ones."""
+    new = parser(description)
+    new.add_argument(
+        "--cafile",
+        metavar="FILE",
+        help="trust the CA certificates in this PEM file "
+        "(default: the system's trusted CAs)",
+    )
+    new.add_argument(
+        "--server-name",
+        metavar="NAME",
+        help="the name the server's certificate must show, also sent as "
+        "SNI (default: --host)",
+    )
+    new.add_argument(
+        "--cert",
+        metavar="FILE",
+        help="a client certificate to present, PEM (default: none)",
+    )
+    new.add_argument(
+        "--key",
+        metavar="FILE",
+        help="the client certificate's key, PEM (default: in --cert)",
+    )
+    return new
+
+
+def client_context(
+    args: argparse.Namespace, options: argparse.ArgumentParser
+) -> ssl.SSLContext:
+    """The TLS settings of the client: safe defaults, and args' files.
+
+    A file that cannot be loaded is a usage error (exit status 2).
+    """
+    try:
+        # For a client: verify the server's certificate and its name.
+        context = ssl.create_default_context(cafile=args.cafile)
+    except OSError as exc:  # no such file, not PEM...
+        options.error(f"cannot load --cafile {args.cafile}: "
+                      f"{net.reason(exc)}")  # fmt: skip
+    context.minimum_version = ssl.TLSVersion.TLSv1_2  # 3.9's default: 1.0
+    if args.cert:
+        try:
+            context.load_cert_chain(args.cert, args.key)
+        except OSError as exc:  # not PEM, no key, key does not match...
+            files = f"--cert {args.cert} and --key {args.key or args.cert}"
+            options.error(f"cannot load {files}: {net.reason(exc)}")
+    return context
+
+
+# --8<-- [start:echo]
+BLOCK = 16_384  # bytes per send: one TLS record's worth
+
+
+def echo(tls: ssl.SSLSocket, message: bytes) -> None:
+    """Send the message a block at a time, reading the echo as it comes,
+    then end TLS with close_notify."""
+    checker = Checker(message)
+    buffer = bytearray(BLOCK)
+    view = memoryview(message)
+    for start in range(0, len(message), BLOCK):
+        tls.sendall(view[start : start + BLOCK])
+        # No more than two blocks in flight: far less than the buffers on
+        # the way hold, so neither side can stall on a full one. (1)
+        read_echo(tls, checker, buffer, start)
+    read_echo(tls, checker, buffer, len(message))  # the echo's length (2)
+    try:
+        tls.unwrap()  # close_notify: "that was all", then the server's (3)
+    except ssl.SSLEOFError:  # asyncio servers before Python 3.11 send none
+        log.info("the server closed without close_notify")  # echo complete
+    log.info("sent %d bytes, then close_notify", len(message))
+
+
+def read_echo(
+    tls: ssl.SSLSocket, checker: Checker, buffer: bytearray, upto: int
+) -> None:
+    """Read and check the echo until upto bytes of it have come."""
+    while checker.got < upto:
+        count = tls.recv_into(buffer)
+        if not count:
+            checker.end()  # the server closed early: raises EchoError
+        checker.add(memoryview(buffer)[:count])
+
+
+# --8<-- [end:echo]
+
+
+def handshake(tls: ssl.SSLSocket, timeout: float) -> None:
+    """Do the TLS handshake: the certificate checks happen here."""
+    try:
+        tls.do_handshake()
+    except socket.timeout:  # the socket's timeout bounds it
+        raise ConnectionError(f"no TLS handshake within {timeout:g} s") \
+            from None  # fmt: skip
+    except ssl.SSLError as exc:  # a certificate check, or the server
+        reason = net.reason(exc)
+        raise ConnectionError(f"TLS handshake failed: {reason}") from None
+    log.info("%s", net.describe_tls(tls))
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = tls_parser(__doc__)
+    args = parse_args(argv, options)
+    context = client_context(args, options)
+    net.setup_logging(args.verbose)
+    peer = net.format_address((args.host, args.port))
+    try:
+        with net.connect(args.host, args.port, args.timeout) as sock:
+            peer = net.format_address(sock.getpeername())
+            with context.wrap_socket(
+                sock,
+                server_hostname=args.server_name or args.host,
+                do_handshake_on_connect=False,
+            ) as tls:
+                handshake(tls, args.timeout)
+                start = time.perf_counter()
+                echo(tls, args.data)
+                seconds = time.perf_counter() - start
+    except socket.timeout:  # a read waited --timeout
+        return net.fail(f"{peer}: nothing received within {args.timeout:g} s")
+    except ssl.SSLError as exc:  # after the handshake: an alert, ... (4)
+        return net.fail(f"{peer}: TLS failed: {net.reason(exc)}")
+    except (KeyboardInterrupt, OSError, EchoError) as exc:  # refused, ...
+        return net.failed(exc, args.host, peer)
+    shown = net.shorten(args.data)
+    print(f"sent {len(args.data)} bytes to {peer}: {shown}")
+    print(f"received {len(args.data)} bytes in {seconds * 1000:.1f} ms: "
+          f"{shown}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
