@@ -12,6 +12,7 @@ import argparse
 import ipaddress
 import logging
 import os
+import re
 import signal
 import socket
 import struct
@@ -19,8 +20,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # only for send_datagram's types: the TCP examples never
-    import asyncio  # import asyncio, and start faster without it
+if TYPE_CHECKING:  # only for the types: the TCP examples import neither
+    import asyncio  # asyncio nor ssl, and start faster without them
+    import ssl
 
 log = logging.getLogger("net")
 
@@ -122,6 +124,21 @@ def describe(sock: socket.socket) -> str:
     return f"{kind} {where} " + " ".join(options)
 
 
+def describe_tls(tls: ssl.SSLSocket | ssl.SSLObject) -> str:
+    """Return one line about a TLS connection, for logs: the version and
+    cipher it agreed, and the subject of the peer's certificate."""
+    cert: dict[str, Any] | None = tls.getpeercert()
+    subject = "none"  # the peer showed no certificate: {} or None
+    if cert:  # ((("commonName", "localhost"),), ...): one name per part
+        subject = ", ".join(
+            f"{name}={value}"
+            for part in cert["subject"]
+            for name, value in part
+        )
+    cipher = tls.cipher()
+    return f"{tls.version()} {cipher[0] if cipher else ''}, peer: {subject}"
+
+
 def send_datagram(
     transport: asyncio.DatagramTransport,
     sock: socket.socket,
@@ -167,12 +184,20 @@ def reachable_from_elsewhere(sock: socket.socket) -> bool:
     return not ipaddress.ip_address(sock.getsockname()[0]).is_loopback
 
 
+TLS_NOISE = re.compile(r"^\[\w+(: \w+)?\] | \(_ssl\.c:\d+\)$")
+
+
 def reason(exc: BaseException) -> str:
     """What went wrong, in words: the system's for its errno, else its text.
 
     Some calls, create_server() among them, add to an OSError's strerror;
-    the errno's own words are the same on every Python.
+    the errno's own words are the same on every Python. An ssl.SSLError's
+    errno is OpenSSL's, not the system's: its words are OpenSSL's, without
+    the library's tag and the source line ("[SSL: ...] ... (_ssl.c:1006)").
     """
+    ssl = sys.modules.get("ssl")  # imported by the TLS examples only
+    if ssl is not None and isinstance(exc, ssl.SSLError):
+        return TLS_NOISE.sub("", str(exc.strerror or exc))
     errno = getattr(exc, "errno", None)
     if isinstance(errno, int) and errno > 0:
         return os.strerror(errno)

@@ -73,7 +73,10 @@ async def echo(
     view = memoryview(message)
     for start in range(0, len(message), BLOCK):
         writer.write(view[start : start + BLOCK])
-        await within(writer.drain(), timeout, "the server took nothing")
+        try:
+            await within(writer.drain(), timeout, "the server took nothing")
+        except ConnectionResetError as lost:  # asyncio's "Connection lost"
+            raise reader.exception() or lost  # what ended it: an alert...
         await read_echo(start)  # no more than two blocks in flight
     await read_echo(len(message))  # the echo is as long as the message
 
@@ -97,9 +100,9 @@ async def client(args: argparse.Namespace, context: ssl.SSLContext) -> int:
             reason = net.reason(exc)
             raise ConnectionError(f"TLS handshake failed: {reason}") from None
         try:
-            address = writer.get_extra_info("peername")
-            if address:  # None if the server has closed the connection
-                peer = net.format_address(address)
+            given = (args.host, args.port)  # if the server has closed
+            address = writer.get_extra_info("peername") or given
+            peer = net.format_address(address)
             # TLS 1.3: the server checks our certificate, if it asks for
             # one, after our side of the handshake is done; its verdict
             # may have come already, and the connection ended with it.
