@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO
 
@@ -27,7 +28,9 @@ import pytest
 
 # Tests shared by several examples' test files live in these modules; let
 # pytest explain their failed asserts as it does in test files.
-pytest.register_assert_rewrite("tcp_clients", "tcp_servers")
+pytest.register_assert_rewrite(
+    "tcp_clients", "tcp_servers", "tls_clients", "tls_servers"
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = "examples/udp_echo_client_asyncio.py"
@@ -486,3 +489,90 @@ def usage_error(python: Python, script: str, *args: str) -> str:
     prefix = f"{Path(script).name}: error: "
     assert last.startswith(prefix), last
     return last.removeprefix(prefix)
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of throwaway TLS certificates, made with trustme; PEM files.
+
+    ca.pem is the CA that signs localhost.pem (key: localhost-key.pem, for
+    localhost, 127.0.0.1 and ::1), client.pem (a client's, with its key) and
+    the bad ones: expired.pem, future.pem (not yet valid). other.pem is
+    signed by another CA, self.pem is that CA's own (self-signed). The
+    folder also links to examples/, to run them from there as a reader
+    would with their certificates in the current folder.
+    """
+    import trustme  # only these tests need it
+
+    folder = tmp_path_factory.mktemp("certs")
+    ca, other = trustme.CA(), trustme.CA()
+    ca.cert_pem.write_to_path(folder / "ca.pem")
+    good = ca.issue_cert("localhost", "127.0.0.1", "::1")
+    good.cert_chain_pems[0].write_to_path(folder / "localhost.pem")
+    good.private_key_pem.write_to_path(folder / "localhost-key.pem")
+    now = datetime.now(timezone.utc)
+    day = timedelta(days=1)
+    for name, cert in {
+        "expired": ca.issue_cert(
+            "localhost", not_before=now - 9 * day, not_after=now - day
+        ),
+        "future": ca.issue_cert(
+            "localhost", not_before=now + day, not_after=now + 9 * day
+        ),
+        "other": other.issue_cert("localhost", "127.0.0.1"),
+        "client": ca.issue_cert("reader@example.com", common_name="a reader"),
+    }.items():
+        cert.private_key_and_cert_chain_pem.write_to_path(
+            folder / f"{name}.pem"
+        )
+    (folder / "self.pem").write_bytes(
+        other.private_key_pem.bytes() + other.cert_pem.bytes()
+    )
+    (folder / "examples").symlink_to(ROOT / "examples")
+    return folder
+
+
+def tls_args(certs: Path, name: str = "localhost") -> tuple[str, ...]:
+    """A TLS server's options for certs' certificate name (and its key)."""
+    key = "localhost-key" if name == "localhost" else name
+    return (
+        "--cert",
+        str(certs / f"{name}.pem"),
+        "--key",
+        str(certs / f"{key}.pem"),
+    )
+
+
+@contextmanager
+def openssl_server(certs: Path, *options: str) -> Iterator[int]:
+    """openssl s_server as an echo server for one connection, on a free
+    port of 127.0.0.1; yield the port, and check that it ended well.
+
+    -quiet: what the client sends comes out on stdout, and what goes in on
+    stdin is sent back. A thread relays one to the other.
+    """
+    proc = subprocess.Popen(
+        ["openssl", "s_server", "-quiet", "-naccept", "1",
+         "-accept", "127.0.0.1:0", "-cert", str(certs / "localhost.pem"),
+         "-key", str(certs / "localhost-key.pem"), *options],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+    def relay() -> None:
+        assert proc.stdout and proc.stdin
+        with proc.stdin, proc.stdout:
+            while data := os.read(proc.stdout.fileno(), 65_536):
+                proc.stdin.write(data)
+                proc.stdin.flush()
+
+    relaying = threading.Thread(target=relay, daemon=True)
+    relaying.start()
+    try:
+        yield port_of(proc.pid, "tcp")
+        proc.wait(TIMEOUT)  # -naccept 1: it ends after one connection
+    finally:
+        proc.kill()
+        proc.wait(TIMEOUT)
+        relaying.join(TIMEOUT)

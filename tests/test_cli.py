@@ -15,7 +15,7 @@ from test_site import EXAMPLES
 
 # One option in --help: its flags, its metavar if it takes a value, and its
 # help text, which may run on over indented lines.
-CLIENTS = [name for name in EXAMPLES if "_client_" in name]
+CLIENTS = [name for name in EXAMPLES if re.search(r"_client(_|$)", name)]
 ENTRY = re.compile(
     r"^  (-[^\s,]+(?:, -[^\s,]+)*)( [A-Z]+)?(.*(?:\n {6,}.*)*)", re.M
 )

@@ -1,0 +1,311 @@
+"""What every TLS echo client must do, as tests.
+
+tests/test_tls_echo_client{,_asyncio}.py import these and say which example
+they hold to them (the `script` fixture). Every test runs once per
+supported Python, against OpenSSL's s_server, socat's OPENSSL-LISTEN, the
+TLS servers of this cookbook (with good certificates and bad ones), a
+plain TCP server and a peer that never answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from conftest import (
+    TIMEOUT,
+    Python,
+    openssl_server,
+    run,
+    spawn,
+    start_server,
+    tcp_listener,
+    third_party,
+    tls_args,
+    usage_error,
+)
+
+ECHOED = re.compile(
+    r"sent (\d+) bytes to 127\.0\.0\.1:\d+: (.*)\n"
+    r"received \1 bytes in [\d.]+ ms: \2\n"
+)
+BINARY = b"\0" * 1000 + os.urandom(16 * 2**20)  # NUL bytes, then 16 MiB
+
+
+def echo(
+    python: Python,
+    script: str,
+    certs: Path,
+    port: int,
+    *args: str,
+    stdin: bytes | None = None,
+) -> tuple[int, str, str]:
+    """Run the client against port, trusting certs' CA; return its exit
+    status, stdout and stderr."""
+    result = run(
+        script, "--port", str(port), "--cafile", str(certs / "ca.pem"),
+        "--server-name", "localhost", *args, python=python, stdin=stdin,
+    )  # fmt: skip
+    return result.returncode, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize(
+    "server", ["tls_echo_server", "tls_echo_server_asyncio"]
+)
+def test_echoes_with_each_tls_server_of_the_cookbook(
+    python: Python, script: str, certs: Path, server: str
+) -> None:
+    with start_server(
+        *tls_args(certs), script=f"examples/{server}.py", python=python
+    ) as running:
+        code, out, err = echo(python, script, certs, running.port)
+    assert (code, err) == (0, "")
+    found = ECHOED.fullmatch(out)
+    assert found and found.group(1, 2) == ("14", "b'Hello, stream!'")
+
+
+@pytest.mark.parametrize("version", ["-tls1_3", "-tls1_2"])
+def test_openssl_s_server_echoes_and_the_version_is_logged(
+    python: Python, script: str, certs: Path, version: str
+) -> None:
+    with openssl_server(certs, version) as port:
+        code, out, err = echo(python, script, certs, port, "-v", "hello")
+    assert code == 0
+    assert ECHOED.fullmatch(out), out
+    assert f"tls_client: TLSv1.{version[-1]} " in err
+    assert "peer: organizationName=trustme" in err
+
+
+def test_a_tls_1_1_server_is_refused(
+    python: Python, script: str, certs: Path
+) -> None:
+    # OpenSSL 3 allows TLS 1.1 only at security level 0.
+    with openssl_server(
+        certs, "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"
+    ) as port:
+        code, out, err = echo(python, script, certs, port)
+    assert (code, out) == (1, "")
+    assert err == (
+        f"error: 127.0.0.1:{port}: TLS handshake failed: "
+        "tlsv1 alert protocol version\n"
+    )
+
+
+def test_16_mib_of_binary_round_trip_through_socat(
+    python: Python, script: str, certs: Path
+) -> None:
+    argv = [
+        "socat",
+        "OPENSSL-LISTEN:0,bind=127.0.0.1,fork,reuseaddr,verify=0,"
+        f"cert={certs / 'localhost.pem'},key={certs / 'localhost-key.pem'}",
+        "EXEC:cat",
+    ]
+    with third_party(argv, "tcp") as port:
+        code, out, err = echo(python, script, certs, port, "-", stdin=BINARY)
+    assert (code, err) == (0, "")
+    found = ECHOED.fullmatch(out)
+    assert found and found[1] == str(len(BINARY))
+
+
+@contextmanager
+def tls_server(certs: Path, name: str) -> Iterator[int]:
+    """The blocking TLS server with certs' certificate name; yield its port."""
+    with start_server(
+        *tls_args(certs, name), script="examples/tls_echo_server.py"
+    ) as running:
+        yield running.port
+
+
+@pytest.mark.parametrize(
+    ("cert", "args", "reason"),
+    [
+        ("localhost", ["--server-name", "example.org"], "Hostname mismatch, "
+         "certificate is not valid for 'example.org'."),
+        ("other", [], "unable to get local issuer certificate"),
+        ("self", [], "self-signed certificate"),
+        ("expired", [], "certificate has expired"),
+        ("future", [], "certificate is not yet valid"),
+    ],
+    ids=["wrong-host", "other-ca", "self-signed", "expired", "not-yet-valid"],
+)  # fmt: skip
+def test_a_certificate_that_fails_a_check_is_one_line_and_exit_1(
+    python: Python,
+    script: str,
+    certs: Path,
+    cert: str,
+    args: list[str],
+    reason: str,
+) -> None:
+    with tls_server(certs, cert) as port:
+        code, out, err = echo(python, script, certs, port, *args)
+    assert (code, out) == (1, "")
+    assert err == (
+        f"error: 127.0.0.1:{port}: TLS handshake failed: "
+        f"certificate verify failed: {reason}\n"
+    )
+
+
+def test_a_plain_tcp_server_is_one_line_and_exit_1(
+    python: Python, script: str, certs: Path
+) -> None:
+    # The TCP echo server sends the client's hello back: not a TLS answer.
+    with start_server(script="examples/tcp_echo_server_blocking.py") as tcp:
+        code, out, err = echo(python, script, certs, tcp.port)
+    assert (code, out) == (1, "")
+    assert err == (
+        f"error: 127.0.0.1:{tcp.port}: TLS handshake failed: "
+        "unexpected message\n"
+    )
+
+
+HANDSHAKE_TIMEOUT = {  # what each client says of it
+    "examples/tls_echo_client.py": "no TLS handshake",
+    "examples/tls_echo_client_asyncio.py": "no connection and TLS handshake",
+}
+
+
+def test_a_server_that_never_answers_the_hello_times_out(
+    python: Python, script: str, certs: Path, tcp_peer: socket.socket
+) -> None:
+    port = tcp_peer.getsockname()[1]
+    code, out, err = echo(python, script, certs, port, "--timeout", "0.5")
+    assert (code, out) == (1, "")
+    what = HANDSHAKE_TIMEOUT[script]
+    assert err == f"error: 127.0.0.1:{port}: {what} within 0.5 s\n"
+
+
+def test_ctrl_c_in_the_handshake_ends_it_with_130(
+    python: Python, script: str, certs: Path, tcp_peer: socket.socket
+) -> None:
+    client = spawn(
+        python, script, "--port", str(tcp_peer.getsockname()[1]),
+        "--cafile", str(certs / "ca.pem"),
+    )  # fmt: skip
+    conn, _ = tcp_peer.accept()
+    with conn:
+        assert conn.recv(5)[:1] == b"\x16"  # a TLS handshake record: hello
+        client.send_signal(signal.SIGINT)
+        out, err = client.communicate(timeout=TIMEOUT)
+    assert (client.returncode, out, err) == (130, "", "")
+
+
+def test_nothing_listening_is_one_line_and_exit_1(
+    python: Python, script: str, certs: Path, closed_tcp_port: int
+) -> None:
+    code, out, err = echo(python, script, certs, closed_tcp_port)
+    assert (code, out) == (1, "")
+    assert (
+        err == f"error: nothing is listening at 127.0.0.1:{closed_tcp_port}\n"
+    )
+
+
+def test_a_file_that_cannot_be_loaded_is_a_usage_error(
+    python: Python, script: str, certs: Path
+) -> None:
+    missing = str(certs / "missing.pem")
+    assert usage_error(python, script, "--cafile", missing) == (
+        f"cannot load --cafile {missing}: No such file or directory"
+    )
+    cert = str(certs / "localhost.pem")  # its key is in another file
+    assert usage_error(python, script, "--cert", cert) == (
+        f"cannot load --cert {cert} and --key {cert}: PEM lib"
+    )
+
+
+@contextmanager
+def tls_peer(
+    certs: Path,
+    serve: Callable[[ssl.SSLSocket], None],
+    client_ca: bool = False,
+) -> Iterator[int]:
+    """A TLS server that the test drives by hand, for one connection: serve
+    does the handshake and what follows. Yields the port; the connection
+    stays open until the test is done with it."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*tls_args(certs)[1::2])
+    if client_ca:
+        context.load_verify_locations(certs / "ca.pem")
+        context.verify_mode = ssl.CERT_REQUIRED
+    done = threading.Event()
+
+    def run() -> None:
+        conn, _ = listener.accept()
+        with context.wrap_socket(
+            conn, server_side=True, do_handshake_on_connect=False
+        ) as tls:
+            serve(tls)
+            done.wait(TIMEOUT)
+
+    with tcp_listener() as listener:
+        thread = threading.Thread(target=run)
+        thread.start()
+        try:
+            yield listener.getsockname()[1]
+        finally:
+            done.set()
+            thread.join(TIMEOUT)
+
+
+def reject_without_a_certificate(tls: ssl.SSLSocket) -> None:
+    with contextlib.suppress(ssl.SSLError):  # sends the alert
+        tls.do_handshake()
+
+
+def echo_then_close_without_close_notify(tls: ssl.SSLSocket) -> None:
+    tls.do_handshake()
+    tls.sendall(tls.recv(100))
+    tls.shutdown(socket.SHUT_RDWR)  # TCP's end, not TLS's
+
+
+def close_notify_before_the_echo(tls: ssl.SSLSocket) -> None:
+    tls.do_handshake()
+    tls.recv(100)
+    # close_notify; the client, its echo cut short, need not send its own.
+    with contextlib.suppress(ssl.SSLError):
+        tls.unwrap()
+
+
+def test_a_server_that_wants_a_client_certificate_is_one_line_and_exit_1(
+    python: Python, script: str, certs: Path
+) -> None:
+    # TLS 1.3: the client's side of the handshake is done before the server
+    # checks the client's certificate; the client's first read gets the
+    # verdict.
+    with tls_peer(certs, reject_without_a_certificate, client_ca=True) as port:
+        code, out, err = echo(python, script, certs, port)
+    assert (code, out) == (1, "")
+    assert err == (
+        f"error: 127.0.0.1:{port}: TLS failed: "
+        "tlsv13 alert certificate required\n"
+    )
+
+
+def test_a_server_that_closes_without_close_notify_after_the_echo(
+    python: Python, script: str, certs: Path
+) -> None:
+    # As asyncio's TLS servers do before Python 3.11: the echo was whole.
+    with tls_peer(certs, echo_then_close_without_close_notify) as port:
+        code, out, err = echo(python, script, certs, port, "hi")
+    assert (code, err) == (0, "")
+    assert ECHOED.fullmatch(out)
+
+
+def test_a_server_that_ends_tls_before_the_echo_is_one_line_and_exit_1(
+    python: Python, script: str, certs: Path
+) -> None:
+    with tls_peer(certs, close_notify_before_the_echo) as port:
+        code, out, err = echo(python, script, certs, port, "hi")
+    assert (code, out) == (1, "")
+    assert err == (
+        f"error: 127.0.0.1:{port}: the server closed the connection "
+        "after 0 of 2 bytes\n"
+    )
