@@ -9,7 +9,7 @@ check can be turned off here. TLS 1.2 is the oldest version it accepts.
 TLS gives no half-close: the TCP client's shutdown(SHUT_WR) would end the
 TCP stream under TLS and not TLS itself. So this client knows the echo's
 end by its length, which is the message's. It sends 16 KiB at a time,
-reading the echo as it comes, with never more than 32 KiB of it on the
+reading the echo as it comes, with never more than 48 KiB of it on the
 way (so neither side's buffers can fill), then ends TLS with close_notify
 (unwrap()) and waits for the server's. Every wait is bounded by
 --timeout: the connect, the handshake, each send and each read.
@@ -99,7 +99,6 @@ def client_context(
     return context
 
 
-# --8<-- [start:echo]
 BLOCK = 16_384  # bytes per send: one TLS record's worth
 
 
@@ -111,9 +110,9 @@ def echo(tls: ssl.SSLSocket, message: bytes) -> None:
     view = memoryview(message)
     for start in range(0, len(message), BLOCK):
         tls.sendall(view[start : start + BLOCK])
-        # No more than two blocks in flight: far less than the buffers on
-        # the way hold, so neither side can stall on a full one. (1)
-        read_echo(tls, checker, buffer, start)
+        # Read the echo of all but the last two blocks sent: no more than
+        # three in flight, far less than the buffers on the way hold. (1)
+        read_echo(tls, checker, buffer, start - BLOCK)
     read_echo(tls, checker, buffer, len(message))  # the echo's length (2)
     try:
         tls.unwrap()  # close_notify: "that was all", then the server's (3)
@@ -131,9 +130,6 @@ def read_echo(
         if not count:
             checker.end()  # the server closed early: raises EchoError
         checker.add(memoryview(buffer)[:count])
-
-
-# --8<-- [end:echo]
 
 
 def handshake(tls: ssl.SSLSocket, timeout: float) -> None:
@@ -168,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                 echo(tls, args.data)
                 seconds = time.perf_counter() - start
     except socket.timeout:  # a read waited --timeout
-        return net.fail(f"{peer}: nothing received within {args.timeout:g} s")
+        return net.fail(f"{peer}: nothing received for {args.timeout:g} s")
     except ssl.SSLError as exc:  # after the handshake: an alert, ... (4)
         return net.fail(f"{peer}: TLS failed: {net.reason(exc)}")
     except (KeyboardInterrupt, OSError, EchoError) as exc:  # refused, ...

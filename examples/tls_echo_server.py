@@ -99,7 +99,6 @@ def server_context(
     return context
 
 
-# --8<-- [start:handshake]
 def echo_tls(
     conn: socket.socket,
     counts: Counts,
@@ -134,9 +133,6 @@ def echo_tls(
         tls.settimeout(idle_timeout)
         echo(tls, counts)  # to the client's close_notify, or its EOF (2)
         tls.unwrap()  # our close_notify: the echo was all (3)
-
-
-# --8<-- [end:handshake]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,7 +44,6 @@ log = logging.getLogger("tcp_server")
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
-# --8<-- [start:handshake]
 async def accept_tls(conn: socket.socket, context: ssl.SSLContext) -> Streams:
     """Do the TLS handshake on an accepted connection; return its streams
     (what start_server() would hand a handler)."""
@@ -54,9 +53,6 @@ async def accept_tls(conn: socket.socket, context: ssl.SSLContext) -> Streams:
         lambda: asyncio.StreamReaderProtocol(reader), conn, ssl=context
     )  # raises whatever ended the handshake (1)
     return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
-
-
-# --8<-- [end:handshake]
 
 
 async def serve_async(
@@ -76,6 +72,10 @@ async def serve_async(
 
     async def handle(conn: socket.socket, peer: str) -> None:
         with conn:  # closed however this ends (the transport closes it too)
+            # As in the blocking TLS server: no wait for ACKs before the
+            # echo. (asyncio sets TCP_NODELAY only on a socket whose proto
+            # is IPPROTO_TCP; an accepted one's is 0.)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
                 reader, writer = await asyncio.wait_for(
                     accept_tls(conn, context), handshake_timeout

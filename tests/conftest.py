@@ -576,3 +576,20 @@ def openssl_server(certs: Path, *options: str) -> Iterator[int]:
         proc.kill()
         proc.wait(TIMEOUT)
         relaying.join(TIMEOUT)
+
+
+@pytest.fixture(scope="session")
+def dev_certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder where the TLS page's commands have made a development CA
+    and certificate (docs/snippets/dev_ca.sh), linking to examples/: the
+    examples run there as the page runs them."""
+    folder = tmp_path_factory.mktemp("dev-certs")
+    subprocess.run(
+        ["bash", "-e", ROOT / "docs" / "snippets" / "dev_ca.sh"],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+        timeout=TIMEOUT,
+    )
+    (folder / "examples").symlink_to(ROOT / "examples")
+    return folder

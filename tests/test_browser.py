@@ -62,6 +62,10 @@ TERMS = {
     "tcp_echo_server_fast.md": "LoopEchoer",
     "tcp_echo_client_asyncio.md": "write_eof",
     "tcp_echo_bench.md": "hang_up",
+    "tls_echo_server.md": "VERIFY_X509_STRICT",
+    "tls_echo_client.md": "server_hostname",
+    "tls_echo_server_asyncio.md": "connect_accepted_socket",
+    "tls_echo_client_asyncio.md": "open_connection",
 }
 
 

@@ -14,6 +14,7 @@ import re
 import shlex
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import perf
@@ -52,8 +53,10 @@ def transcript(name: str) -> list[str]:
     return [line[2:] for line in text.splitlines() if line.startswith("$ ")]
 
 
-def replay(commands: list[str], ports: dict[str, int]) -> str:
-    """Run commands as a terminal would; return the terminal's text.
+def replay(
+    commands: list[str], ports: dict[str, int], cwd: Path = ROOT
+) -> str:
+    """Run commands as a terminal would, in cwd; return the terminal's text.
 
     ports maps each port a page shows (8888 when it shows none) to the
     port of what the test started in its place.
@@ -70,7 +73,7 @@ def replay(commands: list[str], ports: dict[str, int]) -> str:
             args += ["--port", "8888"]
         at = args.index("--port") + 1
         page_port, args[at] = args[at], str(ports[args[at]])
-        result = run(script, *args, merge=True, python=PLAIN)
+        result = run(script, *args, cwd=cwd, merge=True, python=PLAIN)
         status = result.returncode
         text = result.stdout.replace(f":{args[at]}", f":{page_port}")
         shown += text.splitlines()
@@ -88,6 +91,35 @@ def check(
     assert varies.sub("N", actual) == varies.sub("N", expected)
 
 
+def check_pair(
+    server_name: str,
+    client_name: str,
+    update: bool,
+    cwd: Path = ROOT,
+    errors: bool = False,
+) -> None:
+    """Replay a server's transcript and its client's (and, if errors, the
+    client's errors transcript) against it, in cwd; compare each."""
+    [command] = transcript(server_name)
+    python, script, *args = shlex.split(command)
+    assert python == "python", command
+    with start_server(*args, script=script, cwd=cwd, python=PLAIN) as server:
+        ports = {"8888": server.port}
+        shown = {client_name: replay(transcript(client_name), ports, cwd)}
+        if errors:
+            shown[f"{client_name}_errors"] = replay(
+                transcript(f"{client_name}_errors"), ports, cwd
+            )
+        _, rest, _ = server.stop()  # Ctrl+C in the server's terminal
+    # The terminal echoes ^C where the cursor is, at the start of the line
+    # the server then prints.
+    shown[server_name] = (
+        f"$ {command}\nlistening on {server.host}:8888\n^C{rest}"
+    )
+    for name, text in shown.items():
+        check(name, text, update)
+
+
 @pytest.mark.parametrize(("server_name", "client_name", "silent"), PAIRS)
 def test_output_blocks_are_what_the_examples_print(
     server_name: str,
@@ -97,23 +129,32 @@ def test_output_blocks_are_what_the_examples_print(
     request: pytest.FixtureRequest,
 ) -> None:
     update = bool(request.config.getoption("--update-output"))
-    [command] = transcript(server_name)
-    python, script, *args = shlex.split(command)
-    assert python == "python", command
-    with start_server(*args, script=script, python=PLAIN) as server:
-        client = replay(transcript(client_name), {"8888": server.port})
-        _, rest, _ = server.stop()  # Ctrl+C in the server's terminal
-    # The terminal echoes ^C where the cursor is, at the start of the line
-    # the server then prints.
-    shown = f"$ {command}\nlistening on {server.host}:8888\n^C{rest}"
-    check(server_name, shown, update)
-    check(client_name, client, update)
+    check_pair(server_name, client_name, update)
     if not (OUTPUT / f"{client_name}_errors.console").exists():
         return  # the page shows no errors transcript
     with silent() as suspended:
         ports = {"8888": closed_port, "9999": suspended.getsockname()[1]}
         errors = replay(transcript(f"{client_name}_errors"), ports)
     check(f"{client_name}_errors", errors, update)
+
+
+@pytest.mark.parametrize(
+    ("server_name", "client_name"),
+    [
+        ("tls_echo_server", "tls_echo_client"),
+        ("tls_echo_server_asyncio", "tls_echo_client_asyncio"),
+    ],
+)
+def test_tls_output_blocks_are_what_the_examples_print(
+    server_name: str,
+    client_name: str,
+    dev_certs: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    # In the folder where the page's commands made the certificates; the
+    # errors are those of a client talking to that server.
+    update = bool(request.config.getoption("--update-output"))
+    check_pair(server_name, client_name, update, dev_certs, errors=True)
 
 
 def test_bench_output_block_says_what_the_bench_prints(
