@@ -66,6 +66,7 @@ TERMS = {
     "tls_echo_client.md": "server_hostname",
     "tls_echo_server_asyncio.md": "connect_accepted_socket",
     "tls_echo_client_asyncio.md": "open_connection",
+    "socketpair_ipc.md": "pass_fds",
 }
 
 

@@ -157,6 +157,21 @@ def test_tls_output_blocks_are_what_the_examples_print(
     check_pair(server_name, client_name, update, dev_certs, errors=True)
 
 
+def test_socketpair_output_block_says_what_it_prints(
+    request: pytest.FixtureRequest,
+) -> None:
+    # Its own process and its child's: no server, no port.
+    update = bool(request.config.getoption("--update-output"))
+    shown = []
+    for command in transcript("socketpair_ipc"):
+        python, script, *args = shlex.split(command)
+        assert python == "python", command
+        result = run(script, *args, merge=True, python=PLAIN)
+        shown += [f"$ {command}", *result.stdout.splitlines()]
+    text = "\n".join(shown) + "\n"
+    check("socketpair_ipc", text, update, varies=re.compile(r"child \d+"))
+
+
 def test_bench_output_block_says_what_the_bench_prints(
     request: pytest.FixtureRequest,
 ) -> None:
