@@ -67,16 +67,42 @@ def test_the_child_reads_a_file_through_a_passed_descriptor(
     assert re.search(r"got 2 bytes and 1 file descriptor\(s\)", result.stderr)
 
 
+# Imported by every Python that starts with this folder on its path: the
+# child (and only it) stops itself before it runs any of the example, so
+# that the test does what it wants to it, and to its parent, in time.
+HOLD = """\
+import os, signal, sys
+if "--child" in sys.argv:
+    os.kill(os.getpid(), signal.SIGSTOP)
+"""
+
+
+def state(pid: int) -> str:
+    """A process's state letter (Linux /proc): R, S, T (stopped), Z..."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def wait_for_state(pid: int, wanted: str) -> None:
+    """Wait until process pid is in state wanted, polling /proc."""
+    deadline = time.monotonic() + TIMEOUT
+    while state(pid) != wanted:
+        assert time.monotonic() < deadline, f"{pid} not in state {wanted}"
+        time.sleep(0.01)  # not a wait for readiness: polling for it
+
+
 @contextmanager
 def parent_and_child(
-    python: Python, *args: str, stdin: Path | None = None
+    python: Python, tmp_path: Path, *args: str, stdin: Path | None = None
 ) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """Start the example with -v; yield it and its child's pid, read from
-    its log before the child (still starting Python) can do anything."""
+    """Start the example with -v; yield it and its child's pid once the
+    child has stopped itself (HOLD), before doing anything."""
+    (tmp_path / "sitecustomize.py").write_text(HOLD)
+    path = os.pathsep.join([str(tmp_path), *python.env.values()])
     with open(stdin or os.devnull, "rb") as source:
         proc = subprocess.Popen(
             [*python.command, SCRIPT, "-v", *args],
-            env={**os.environ, **python.env, **STRICT_ENV},
+            env={**os.environ, **STRICT_ENV, "PYTHONPATH": path},
             stdin=source, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True,
         )  # fmt: skip
@@ -85,7 +111,9 @@ def parent_and_child(
         started = re.fullmatch(r"socketpair: started child (\d+)\n",
                                read_line(proc.stderr))  # fmt: skip
         assert started
-        yield proc, int(started[1])
+        child = int(started[1])
+        wait_for_state(child, "T")
+        yield proc, child
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -98,11 +126,13 @@ def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
 
 
 def test_a_child_that_never_answers_is_killed_after_the_timeout(
-    python: Python,
+    python: Python, tmp_path: Path
 ) -> None:
-    with parent_and_child(python, "--timeout", "0.5") as (proc, child):
-        os.kill(child, signal.SIGSTOP)
-        code, out, err = finish(proc)
+    with parent_and_child(python, tmp_path, "--timeout", "0.5") as (
+        proc,
+        child,
+    ):
+        code, out, err = finish(proc)  # the child stays stopped
     assert (code, out) == (1, "")
     assert err.splitlines()[-1] == (  # after the -v lines
         f"error: child {child} did not answer within 0.5 s: killed it"
@@ -112,19 +142,23 @@ def test_a_child_that_never_answers_is_killed_after_the_timeout(
 
 
 def test_a_child_that_dies_ends_the_parents_wait_at_once(
-    python: Python,
+    python: Python, tmp_path: Path
 ) -> None:
     # The parent closed its copy of the child's end, so the child's death
     # ends the parent's read, not the timeout. The child died with the
     # message unread: a Unix socket then resets, rather than end of file.
-    with parent_and_child(python, "--timeout", "20") as (proc, child):
+    with parent_and_child(python, tmp_path, "--timeout", "20") as (
+        proc,
+        child,
+    ):
         assert proc.stderr and "then end of file" in read_line(proc.stderr)
         os.kill(child, signal.SIGKILL)
         code, out, err = finish(proc)
-    assert (code, out) == (1, "")
-    assert err == (
+    assert (code, out, err) == (
+        1,
+        "",
         f"error: child {child} ended (killed by SIGKILL): "
-        "Connection reset by peer\n"
+        "Connection reset by peer\n",
     )
 
 
@@ -133,16 +167,16 @@ def test_a_file_cut_short_before_the_child_reads_it(
 ) -> None:
     file = tmp_path / "notes.txt"
     file.write_bytes(b" and what the file says")
-    with parent_and_child(python, "--pass-file", str(file), "hi") as (
-        proc,
-        child,
-    ):
-        file.write_bytes(b"")  # the child is still starting
+    with parent_and_child(
+        python, tmp_path, "--pass-file", str(file), "hi"
+    ) as (proc, child):
+        file.write_bytes(b"")
+        os.kill(child, signal.SIGCONT)
         code, out, err = finish(proc)
     assert (code, out) == (1, "")
-    assert err.endswith(
+    assert err.splitlines()[-1] == (
         f"error: child {child} ended (exit status 0) after sending back "
-        "2 of 25 bytes\n"
+        "2 of 25 bytes"
     )
 
 
@@ -151,7 +185,7 @@ def test_a_child_that_dies_while_the_parent_sends(
 ) -> None:
     big = tmp_path / "big"
     big.write_bytes(os.urandom(8 * 2**20))  # the parent blocks sending it
-    with parent_and_child(python, "-", stdin=big) as (proc, child):
+    with parent_and_child(python, tmp_path, "-", stdin=big) as (proc, child):
         os.kill(child, signal.SIGKILL)
         code, out, err = finish(proc)
     assert (code, out) == (1, "")
@@ -162,41 +196,33 @@ def test_a_child_that_dies_while_the_parent_sends(
     )
 
 
-def exited(pid: int) -> None:
-    """Wait until the process pid has exited (a zombie: its parent has not
-    reaped it), polling /proc (Linux)."""
-    deadline = time.monotonic() + TIMEOUT
-    stat = Path(f"/proc/{pid}/stat")
-    while stat.read_text().rsplit(")", 1)[1].split()[0] != "Z":
-        assert time.monotonic() < deadline, f"{pid} still running"
-        time.sleep(0.01)  # not a wait for readiness: polling for it
-
-
 def test_a_child_whose_parent_stalls_times_out_on_its_own(
     python: Python, tmp_path: Path
 ) -> None:
     big = tmp_path / "big"
     big.write_bytes(os.urandom(8 * 2**20))
-    with parent_and_child(python, "--timeout", "0.5", "-", stdin=big) as (
-        proc,
-        child,
-    ):
-        os.kill(proc.pid, signal.SIGSTOP)  # while it sends
+    with parent_and_child(
+        python, tmp_path, "--timeout", "0.5", "-", stdin=big
+    ) as (proc, child):
+        os.kill(proc.pid, signal.SIGSTOP)  # blocked sending, and stopped
+        os.kill(child, signal.SIGCONT)
         try:
-            exited(child)  # its read timed out
+            wait_for_state(child, "Z")  # its read timed out; not yet reaped
         finally:
             os.kill(proc.pid, signal.SIGCONT)
         code, out, err = finish(proc)
-    assert (code, out) == (1, "")
-    assert err == (
+    assert (code, out, err) == (
+        1,
+        "",
         f"error: child {child}: timed out\n"
-        f"error: child {child} ended (exit status 1): Broken pipe\n"
+        f"error: child {child} ended (exit status 1): Broken pipe\n",
     )
 
 
-def test_ctrl_c_ends_parent_and_child_with_130(python: Python) -> None:
-    with parent_and_child(python) as (proc, child):
-        os.kill(child, signal.SIGSTOP)
+def test_ctrl_c_ends_parent_and_child_with_130(
+    python: Python, tmp_path: Path
+) -> None:
+    with parent_and_child(python, tmp_path) as (proc, child):
         assert proc.stderr and "then end of file" in read_line(proc.stderr)
         proc.send_signal(signal.SIGINT)  # while it waits for the reply
         code, out, err = finish(proc)
