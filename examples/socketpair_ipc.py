@@ -54,7 +54,7 @@ def child(fd: int, timeout: float) -> int:
         sock.settimeout(timeout)
         # The first read also takes any file descriptors sent with it (1)
         first, fds, _, _ = socket.recv_fds(sock, 65_536, maxfds=1)
-        message = first + read_to_eof(sock) if first else b""
+        message = first + read_to_eof(sock)  # b"" at once after an EOF
         reply = message
         for passed in fds:  # a file the parent opened, open here too
             with open(passed, "rb") as file:

@@ -34,6 +34,7 @@ from tcp_echo_client_blocking import (
     CHUNK,
     Checker,
     EchoError,
+    echoed,
     parse_args,
     parser,
 )
@@ -98,11 +99,7 @@ async def client(args: argparse.Namespace) -> int:
             await writer.wait_closed()
     except (OSError, EchoError) as exc:  # refused, reset, timed out, ...
         return net.failed(exc, args.host, peer)
-    shown = net.shorten(args.data)
-    print(f"sent {len(args.data)} bytes to {peer}: {shown}")
-    print(f"received {len(args.data)} bytes in {seconds * 1000:.1f} ms: "
-          f"{shown}")  # fmt: skip
-    return 0
+    return echoed(args.data, peer, seconds)
 
 
 def main(argv: list[str] | None = None) -> int:

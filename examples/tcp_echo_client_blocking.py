@@ -117,6 +117,14 @@ def echo(sock: socket.socket, message: bytes) -> None:
             raise resets[0]
 
 
+def echoed(data: bytes, peer: str, seconds: float) -> int:
+    """Say what was sent and echoed, and how fast; return exit status 0."""
+    shown = net.shorten(data)
+    print(f"sent {len(data)} bytes to {peer}: {shown}")
+    print(f"received {len(data)} bytes in {seconds * 1000:.1f} ms: {shown}")
+    return 0
+
+
 def parser(description: str | None = __doc__) -> argparse.ArgumentParser:
     """The options of this client, for it and the clients built on it."""
     new = net.parser(description)
@@ -162,11 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         return net.fail(f"{peer}: nothing received for {args.timeout:g} s")
     except (KeyboardInterrupt, OSError, EchoError) as exc:  # refused, reset
         return net.failed(exc, args.host, peer)
-    shown = net.shorten(args.data)
-    print(f"sent {len(args.data)} bytes to {peer}: {shown}")
-    print(f"received {len(args.data)} bytes in {seconds * 1000:.1f} ms: "
-          f"{shown}")  # fmt: skip
-    return 0
+    return echoed(args.data, peer, seconds)
 
 
 if __name__ == "__main__":

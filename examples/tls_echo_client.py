@@ -41,6 +41,7 @@ import net
 from tcp_echo_client_blocking import (
     Checker,
     EchoError,
+    echoed,
     parse_args,
     parser,
 )
@@ -169,11 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         return net.fail(f"{peer}: TLS failed: {net.reason(exc)}")
     except (KeyboardInterrupt, OSError, EchoError) as exc:  # refused, ...
         return net.failed(exc, args.host, peer)
-    shown = net.shorten(args.data)
-    print(f"sent {len(args.data)} bytes to {peer}: {shown}")
-    print(f"received {len(args.data)} bytes in {seconds * 1000:.1f} ms: "
-          f"{shown}")  # fmt: skip
-    return 0
+    return echoed(args.data, peer, seconds)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 import net
-from tcp_echo_client_blocking import Checker, EchoError, parse_args
+from tcp_echo_client_blocking import Checker, EchoError, echoed, parse_args
 from tls_echo_client import BLOCK, client_context, tls_parser
 
 log = logging.getLogger("tls_client")
@@ -122,11 +122,7 @@ async def client(args: argparse.Namespace, context: ssl.SSLContext) -> int:
         return net.fail(f"{peer}: TLS failed: {net.reason(exc)}")
     except (OSError, EchoError) as exc:  # refused, rejected, timed out...
         return net.failed(exc, args.host, peer)
-    shown = net.shorten(args.data)
-    print(f"sent {len(args.data)} bytes to {peer}: {shown}")
-    print(f"received {len(args.data)} bytes in {seconds * 1000:.1f} ms: "
-          f"{shown}")  # fmt: skip
-    return 0
+    return echoed(args.data, peer, seconds)
 
 
 def main(argv: list[str] | None = None) -> int:

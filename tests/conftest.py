@@ -578,14 +578,14 @@ def openssl_server(certs: Path, *options: str) -> Iterator[int]:
         relaying.join(TIMEOUT)
 
 
-@pytest.fixture(scope="session")
-def dev_certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder where the TLS page's commands have made a development CA
-    and certificate (docs/snippets/dev_ca.sh), linking to examples/: the
-    examples run there as the page runs them."""
-    folder = tmp_path_factory.mktemp("dev-certs")
+DEV_CA = ROOT / "docs" / "snippets" / "dev_ca.sh"  # the TLS page's recipe
+
+
+def make_dev_certs(folder: Path, recipe: str | None = None) -> Path:
+    """Run the TLS page's commands (or recipe, a variant) in folder, and
+    link examples/ there: the examples run in it as the page runs them."""
     subprocess.run(
-        ["bash", "-e", ROOT / "docs" / "snippets" / "dev_ca.sh"],
+        ["bash", "-e", "-c", recipe or DEV_CA.read_text()],
         cwd=folder,
         check=True,
         capture_output=True,
@@ -593,3 +593,23 @@ def dev_certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     (folder / "examples").symlink_to(ROOT / "examples")
     return folder
+
+
+@pytest.fixture(scope="session")
+def dev_certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the page's development CA and certificate."""
+    return make_dev_certs(tmp_path_factory.mktemp("dev-certs"))
+
+
+def tls_pair(
+    python: Python, folder: Path, *client_args: str
+) -> subprocess.CompletedProcess[str]:
+    """Start the blocking TLS server in folder, with its default --cert
+    and --key, and run the blocking client against it, trusting ca.pem."""
+    with start_server(
+        script="examples/tls_echo_server.py", cwd=folder, python=python
+    ) as server:
+        return run(
+            "examples/tls_echo_client.py", "--port", str(server.port),
+            "--cafile", "ca.pem", *client_args, cwd=folder, python=python,
+        )  # fmt: skip

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, TIMEOUT, Python, run, start_server
+from conftest import DEV_CA, Python, make_dev_certs, tls_pair
 from tls_clients import *  # noqa: F403
 
 
@@ -20,21 +19,10 @@ def test_python_3_13_rejects_a_ca_without_critical_basic_constraints(
     python: Python, tmp_path: Path
 ) -> None:
     # The page's development CA, made the way older tutorials make theirs.
-    recipe = (ROOT / "docs" / "snippets" / "dev_ca.sh").read_text()
+    recipe = DEV_CA.read_text()
     lax = recipe.replace("basicConstraints=critical,", "basicConstraints=")
     assert lax != recipe
-    subprocess.run(
-        ["bash", "-e", "-c", lax], cwd=tmp_path, check=True,
-        capture_output=True, timeout=TIMEOUT,
-    )  # fmt: skip
-    (tmp_path / "examples").symlink_to(ROOT / "examples")
-    with start_server(
-        script="examples/tls_echo_server.py", cwd=tmp_path, python=python
-    ) as server:
-        result = run(
-            "examples/tls_echo_client.py", "--port", str(server.port),
-            "--cafile", "ca.pem", cwd=tmp_path, python=python,
-        )  # fmt: skip
+    result = tls_pair(python, make_dev_certs(tmp_path, lax))
     if python.version == "3.13":  # VERIFY_X509_STRICT, by default
         assert (result.returncode, result.stdout) == (1, "")
         assert result.stderr.endswith(

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import TIMEOUT, Python, run, start_server
+from conftest import TIMEOUT, Python, tls_pair
 from tls_servers import *  # noqa: F403
 
 
@@ -26,12 +26,5 @@ def test_the_pages_development_certificate_passes_strict_checks(
     )  # fmt: skip
     assert verify.stdout == "localhost.pem: OK\n"
     # As the page runs them: the server's default --cert and --key.
-    with start_server(
-        script="examples/tls_echo_server.py", cwd=dev_certs, python=python
-    ) as server:
-        result = run(
-            "examples/tls_echo_client.py", "--port", str(server.port),
-            "--cafile", "ca.pem", "--host", "localhost", cwd=dev_certs,
-            python=python,
-        )  # fmt: skip
+    result = tls_pair(python, dev_certs, "--host", "localhost")
     assert (result.returncode, result.stderr) == (0, "")
