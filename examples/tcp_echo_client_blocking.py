@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import socket
 import sys
 import threading
@@ -100,7 +101,13 @@ def echo(sock: socket.socket, message: bytes) -> None:
             pass
 
     sender = threading.Thread(target=send)  # writes while we read (2)
-    sender.start()
+    # Ctrl+C must reach this thread, which waits in recv(): the sender
+    # starts with SIGINT blocked, as a new thread inherits the mask.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        sender.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     try:
         read_echo(sock, message)
     except BaseException:  # a failure, or Ctrl+C: stop the sender too

@@ -129,20 +129,19 @@ def test_64_mib_round_trip_against_socat(
     assert found[1] == str(len(BIG))
 
 
-def test_against_ncat_it_ends_in_time_and_says_what_happened(
+def test_against_ncat_it_ends_and_says_what_happened(
     python: Python, script: str, ncat_tcp_server: int
 ) -> None:
     # ncat --exec may close the connection at the client's EOF, before cat
     # has written the end of the echo; or stall, blocked writing to cat
     # while cat is blocked writing to it; or, now and then, echo it all.
-    # Whichever it does, the client ends within --timeout, without
-    # spinning, and its one line is true.
-    started = time.monotonic()
+    # Whichever it does, the client ends (within run()'s timeout: --timeout
+    # bounds each wait, not the whole echo, which under load once took 11
+    # s), without spinning (cpu=3), and its one line is true.
     result = run(
         script, "--port", str(ncat_tcp_server), "--timeout", "1", "-",
         stdin=BIG, python=python, cpu=3,
     )  # fmt: skip
-    assert time.monotonic() - started < 1 + 10
     if result.returncode == 0:
         assert ECHOED.fullmatch(result.stdout)
         return
