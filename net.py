@@ -287,36 +287,133 @@ def recv_exactly(sock: socket.socket, size: int) -> bytearray:
 
 
 def parser(
-    description: str | None, server: bool = False
+    description: str | None, server: bool = False, unix: bool = False
 ) -> argparse.ArgumentParser:
     """An argument parser with the options every example takes.
 
     --host, --port and -v/--verbose, with their defaults in --help; a
-    server's --port may be 0, for any free port. The description (the
+    server's --port may be 0, for any free port. unix: --path and
+    --abstract instead of --host and --port. The description (the
     example's docstring) is shown as written.
     """
     new = argparse.ArgumentParser(
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    if unix:
+        add_unix_options(new, server)
+    else:
+        add_inet_options(new, server)
     new.add_argument(
+        "-v", "--verbose", action="store_true", help="log on stderr"
+    )
+    return new
+
+
+def add_inet_options(parser: argparse.ArgumentParser, server: bool) -> None:
+    parser.add_argument(
         "--host",
         default="127.0.0.1",
         help=("address to listen on" if server else "server address")
         + " (default: %(default)s)",
     )
     lowest = 0 if server else 1
-    new.add_argument(
+    parser.add_argument(
         "--port",
         type=lambda text: bounded_int(text, lowest, 65_535),
         default=8888,
         help=("port to listen on, 0 for any free one" if server else "port")
         + " (default: %(default)s)",
     )
-    new.add_argument(
-        "-v", "--verbose", action="store_true", help="log on stderr"
+
+
+# sun_path, the path's room in a Unix socket address, is 108 bytes on
+# Linux (104 on macOS and the BSDs), its NUL at the end included.
+MAX_UNIX_PATH = 107
+
+
+def add_unix_options(parser: argparse.ArgumentParser, server: bool) -> None:
+    parser.add_argument(
+        "--path",
+        type=unix_path,
+        default="echo.sock",
+        help=("socket file to create" if server else "server's socket file")
+        + " (default: %(default)s)",
     )
-    return new
+    parser.add_argument(
+        "--abstract",
+        action="store_true",
+        help="use --path as a name in Linux's abstract namespace: no file",
+    )
+    if server:
+        parser.add_argument(
+            "--mode",
+            type=octal_mode,
+            default=0o600,
+            metavar="OCTAL",
+            help="permissions of the socket file: who may connect or send "
+            "to it (default: 600, only this user)",
+        )
+
+
+def octal_mode(text: str) -> int:
+    """Parse file permissions such as 600 or 0660, for argparse."""
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o777:
+        raise argparse.ArgumentTypeError(
+            f"must be octal permissions from 000 to 777, not {text!r}"
+        )
+    return mode
+
+
+def unix_path(text: str) -> str:
+    """Parse a Unix socket path for argparse: 1 to MAX_UNIX_PATH bytes."""
+    size = len(os.fsencode(text))
+    if not 0 < size <= MAX_UNIX_PATH:
+        raise argparse.ArgumentTypeError(
+            f"must be 1 to {MAX_UNIX_PATH} bytes (a Unix socket address "
+            f"has room for {MAX_UNIX_PATH + 1}, with a NUL), not {size}"
+        )
+    return text
+
+
+def unix_address(path: str, abstract: bool) -> str:
+    """The address to bind or connect to. Abstract: a NUL byte, then the
+    name; the kernel keeps the name, with no file (Linux only)."""
+    return "\0" + path if abstract else path
+
+
+def format_unix(address: str | bytes) -> str:
+    """A Unix socket address as ss(8) shows it: the path; "@name" for an
+    abstract one; "unnamed" for a socket bound to nothing."""
+    if isinstance(address, bytes):  # abstract names come back as bytes
+        address = os.fsdecode(address)
+    if address.startswith("\0"):
+        return "@" + address[1:]
+    return address or "unnamed"
+
+
+def add_message(parser: argparse.ArgumentParser, default: str) -> None:
+    """Add the message a client sends: see message_bytes()."""
+    parser.add_argument(
+        "message",
+        nargs="?",
+        default=default,
+        help='what to send, as typed; "-" reads it from stdin '
+        "(default: %(default)s)",
+    )
+
+
+def add_timeout(
+    parser: argparse.ArgumentParser, default: float, help: str
+) -> None:
+    """Add --timeout S, a wait in seconds: see seconds()."""
+    parser.add_argument(
+        "--timeout", type=seconds, default=default, metavar="S", help=help
+    )
 
 
 def add_buffer_options(parser: argparse.ArgumentParser) -> None:

@@ -110,25 +110,17 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    options.add_argument(
-        "message",
-        nargs="?",
-        default="Hello, child!",
-        help='what to send, as typed; "-" reads it from stdin '
-        "(default: %(default)s)",
-    )
+    net.add_message(options, "Hello, child!")
     options.add_argument(
         "--pass-file",
         type=Path,
         metavar="FILE",
         help="open FILE and pass its descriptor to the child (default: none)",
     )
-    options.add_argument(
-        "--timeout",
-        type=net.seconds,
-        default=5.0,
-        metavar="S",
-        help="the longest wait for the child's reply (default: %(default)s)",
+    net.add_timeout(
+        options,
+        5.0,
+        "the longest wait for the child's reply (default: %(default)s)",
     )
     options.add_argument(
         "-v", "--verbose", action="store_true", help="log on stderr"

@@ -40,13 +40,15 @@ class EchoError(Exception):
     """The server's reply is not the echo of the message."""
 
 
-def send_all_then_eof(sock: socket.socket, message: bytes) -> None:
+def send_all_then_eof(
+    sock: socket.socket, message: bytes, logger: logging.Logger = log
+) -> None:
     """Send the message, then half-close: the server sees EOF."""
     view = memoryview(message)
     for start in range(0, len(message), CHUNK):
         sock.sendall(view[start : start + CHUNK])
     sock.shutdown(socket.SHUT_WR)  # "that was all"; reading goes on (1)
-    log.info("sent %d bytes, then EOF", len(message))
+    logger.info("sent %d bytes, then EOF", len(message))
 
 
 class Checker:
@@ -88,13 +90,16 @@ def read_echo(sock: socket.socket, message: bytes) -> None:
     checker.end()
 
 
-def echo(sock: socket.socket, message: bytes) -> None:
-    """Send and read at once: a thread sends, this thread reads."""
+def echo(
+    sock: socket.socket, message: bytes, logger: logging.Logger = log
+) -> None:
+    """Send and read at once: a thread sends, this thread reads; the
+    sender logs to logger."""
     resets: list[ConnectionResetError] = []
 
     def send() -> None:
         try:
-            send_all_then_eof(sock, message)
+            send_all_then_eof(sock, message, logger)
         except ConnectionResetError as exc:
             resets.append(exc)
         except OSError:  # timed out, or shut down below: the reader knows
@@ -132,22 +137,17 @@ def echoed(data: bytes, peer: str, seconds: float) -> int:
     return 0
 
 
-def parser(description: str | None = __doc__) -> argparse.ArgumentParser:
-    """The options of this client, for it and the clients built on it."""
-    new = net.parser(description)
-    new.add_argument(
-        "message",
-        nargs="?",
-        default="Hello, stream!",
-        help='what to send, as typed; "-" reads it from stdin '
-        "(default: %(default)s)",
-    )
-    new.add_argument(
-        "--timeout",
-        type=net.seconds,
-        default=5.0,
-        metavar="S",
-        help="the longest wait for the connection, for each 64 KiB "
+def parser(
+    description: str | None = __doc__, unix: bool = False
+) -> argparse.ArgumentParser:
+    """The options of this client, for it and the clients built on it;
+    unix: on a Unix socket (--path), not TCP."""
+    new = net.parser(description, unix=unix)
+    net.add_message(new, "Hello, stream!")
+    net.add_timeout(
+        new,
+        5.0,
+        "the longest wait for the connection, for each 64 KiB "
         "sent and for each read (default: %(default)s)",
     )
     return new

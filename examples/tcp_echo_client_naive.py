@@ -57,12 +57,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="BYTES",
         help="how much to send, up to 1 GiB (default: %(default)s, 64 MiB)",
     )
-    parser.add_argument(
-        "--timeout",
-        type=net.seconds,
-        default=2.0,
-        metavar="S",
-        help="the longest wait for the connection, for each send() and "
+    net.add_timeout(
+        parser,
+        2.0,
+        "the longest wait for the connection, for each send() and "
         "for each read (default: %(default)s)",
     )
     return parser.parse_args(argv)

@@ -79,28 +79,30 @@ def serve_one(
     *,
     handle: Handler,
     idle_timeout: float,
+    logger: logging.Logger = log,
 ) -> None:
-    """Run handle on one connection; log how it ended."""
-    log.info("%s: connected", peer)
+    """Run handle on one connection; log how it ended, to logger."""
+    logger.info("%s: connected", peer)
     # Each recv() and sendall() may wait this long, no more.
     conn.settimeout(idle_timeout)
     try:
         handle(conn, counts)
     except socket.timeout:  # TimeoutError from Python 3.10
-        log.info("%s: idle for %g s: closed", peer, idle_timeout)
+        logger.info("%s: idle for %g s: closed", peer, idle_timeout)
     except (OSError, EOFError, ValueError) as exc:
         # reset by the peer, a message cut short, too large...
-        log.warning("%s: %s", peer, net.reason(exc))
+        logger.warning("%s: %s", peer, net.reason(exc))
     else:
-        log.info("%s: done", peer)
+        logger.info("%s: done", peer)
 
 
 def parser(
-    description: str | None, many: bool = False
+    description: str | None, many: bool = False, unix: bool = False
 ) -> argparse.ArgumentParser:
     """The options of this server, for it and the servers built on it;
-    many: for a server of many connections at once."""
-    new = net.parser(description, server=True)
+    many: for a server of many connections at once; unix: on a Unix
+    socket (--path), not TCP."""
+    new = net.parser(description, server=True, unix=unix)
     new.add_argument(
         "--idle-timeout",
         type=net.seconds,
@@ -153,12 +155,17 @@ def run(args: argparse.Namespace, serve: Serve, backlog: int = BACKLOG) -> int:
             serve(listener, counts)
         except KeyboardInterrupt:  # SIGINT, or SIGTERM: see above
             pass
-    print(
+    print(stopped(counts))
+    return 0
+
+
+def stopped(counts: Counts) -> str:
+    """The summary line a server prints when it stops."""
+    return (
         f"stopped: served {counts.connections} "
         f"connection{'' if counts.connections == 1 else 's'}, "
         f"echoed {counts.bytes} bytes"
     )
-    return 0
 
 
 def run_many(

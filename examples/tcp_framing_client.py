@@ -55,12 +55,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help='messages to send, as typed; "-" reads one a line from stdin '
         "(default: Hello framed world)",
     )
-    parser.add_argument(
-        "--timeout",
-        type=net.seconds,
-        default=5.0,
-        metavar="S",
-        help="the longest wait for the connection, and for each send "
+    net.add_timeout(
+        parser,
+        5.0,
+        "the longest wait for the connection, and for each send "
         "and each reply (default: %(default)s)",
     )
     parser.add_argument(

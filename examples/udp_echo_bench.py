@@ -153,12 +153,10 @@ def add_options(parser: argparse.ArgumentParser, timeout: str) -> None:
         metavar="S",
         help="seconds to run (default: %(default)s)",
     )
-    parser.add_argument(
-        "--timeout",
-        type=net.seconds,
-        default=1.0,
-        metavar="S",
-        help=f"{timeout}, and the longest wait for the server to answer "
+    net.add_timeout(
+        parser,
+        1.0,
+        f"{timeout}, and the longest wait for the server to answer "
         "at the start (default: %(default)s)",
     )
     parser.add_argument(

@@ -7,6 +7,8 @@ bounded: with no echo within --timeout the datagram is sent again, up to
 --retries times, each wait twice as long as the one before (at most eight
 times --timeout); a refused port ends the wait at once.
 
+The options, the socket and the output are the blocking client's
+(udp_echo_client_blocking.py, which this imports: copy both and net.py).
 Start an echo server, then:
 
     python examples/udp_echo_client_asyncio.py
@@ -19,7 +21,6 @@ interrupted (Ctrl+C).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import socket
@@ -27,12 +28,10 @@ import sys
 from typing import Any
 
 import net
+from udp_echo_client_blocking import MAX_BACKOFF, plural
+from udp_echo_client_blocking import main as run_client
 
 log = logging.getLogger("udp_client")
-
-MAX_PAYLOAD = 65_507  # 65,535 less 20 bytes of IPv4 and 8 of UDP header
-MAX_BACKOFF = 8  # the longest wait, in multiples of --timeout
-MAX_RETRIES = 20
 
 
 class EchoClientProtocol(asyncio.DatagramProtocol):
@@ -60,23 +59,6 @@ class EchoClientProtocol(asyncio.DatagramProtocol):
             self.reply.set_exception(exc)
 
 
-def open_socket(
-    host: str, port: int, recv: int | None, send: int | None
-) -> socket.socket:
-    """Return a UDP socket connected to host:port, buffers already set."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_DGRAM
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        net.set_buffer_sizes(sock, recv, send)
-        sock.connect(address)  # sends nothing; fixes the peer (2)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 async def echo(
     sock: socket.socket, message: bytes, timeout: float, retries: int
 ) -> tuple[int, float]:
@@ -84,14 +66,14 @@ async def echo(
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.create_datagram_endpoint(
         lambda: EchoClientProtocol(message),
-        sock=sock,  # our socket (3)
+        sock=sock,  # our socket (2)
     )
     start = loop.time()
     try:
         for attempt in range(1, retries + 2):
             net.send_datagram(transport, sock, message)
             wait = timeout * min(2 ** (attempt - 1), MAX_BACKOFF)
-            # wait(), unlike wait_for(), leaves the future alone. (4)
+            # wait(), unlike wait_for(), leaves the future alone. (3)
             done, _ = await asyncio.wait([protocol.reply], timeout=wait)
             if done:
                 protocol.reply.result()  # raises the socket error, if any
@@ -105,65 +87,10 @@ async def echo(
         transport.close()
 
 
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = net.parser(__doc__)
-    parser.add_argument(
-        "message",
-        nargs="?",
-        default="Hello, datagram!",
-        help='what to send, as typed; "-" reads it from stdin '
-        "(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=net.seconds,
-        default=1.0,
-        metavar="S",
-        help="seconds to wait for the first echo; each retry waits "
-        "twice as long, up to 8 times this (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--retries",
-        type=lambda text: net.bounded_int(text, 0, MAX_RETRIES),
-        default=3,
-        metavar="N",
-        help=f"resends after the first try, 0 to {MAX_RETRIES} "
-        "(default: %(default)s)",
-    )
-    net.add_buffer_options(parser)
-    args = parser.parse_args(argv)
-    args.data = net.message_bytes(args.message)
-    if len(args.data) > MAX_PAYLOAD:
-        parser.error(f"message is {len(args.data)} bytes, over {MAX_PAYLOAD}")
-    return args
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    net.setup_logging(args.verbose)
-    peer = net.format_address((args.host, args.port))
-    try:
-        sock = open_socket(
-            args.host, args.port, args.recv_bufsize, args.send_bufsize
-        )
-        peer = net.format_address(sock.getpeername())
-        log.info("%s", net.describe(sock))
-        attempts, seconds = asyncio.run(
-            echo(sock, args.data, args.timeout, args.retries)
-        )
-    except (KeyboardInterrupt, OSError) as exc:  # refused, no echo, ...
-        return net.failed(exc, args.host, peer)
-    shown = net.shorten(args.data)
-    print(f"sent {len(args.data)} bytes to {peer}: {shown}")
-    print(
-        f"received {len(args.data)} bytes in {seconds * 1000:.1f} ms "
-        f"({plural(attempts, 'attempt')}): {shown}"
+    return run_client(
+        argv, lambda *args: asyncio.run(echo(*args)), description=__doc__
     )
-    return 0
 
 
 if __name__ == "__main__":

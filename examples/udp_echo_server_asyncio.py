@@ -5,6 +5,10 @@ and binds itself, then hands to loop.create_datagram_endpoint(sock=...).
 It prints "listening on HOST:PORT" once bound (--port 0 takes any free
 port); Ctrl+C (SIGINT) or SIGTERM stops it with a one-line summary.
 
+The options, the socket and its safe defaults, and the summary are the
+blocking server's (udp_echo_server_blocking.py, which this imports: copy
+both and net.py).
+
     python examples/udp_echo_server_asyncio.py
     python examples/udp_echo_server_asyncio.py --port 0 -v
 
@@ -13,23 +17,18 @@ Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import signal
 import socket
 import sys
-from collections.abc import Callable, Coroutine
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import net
+from udp_echo_server_blocking import SERVICE_PORTS
+from udp_echo_server_blocking import main as run_server
 
 log = logging.getLogger("udp_server")
-
-# Source ports of the small datagram services (echo, discard, daytime, qotd,
-# chargen, time) and port 0. Answering one of them could start an endless
-# loop with another echo service, so, as inetd does, ignore them.
-SERVICE_PORTS = frozenset({0, 7, 9, 13, 17, 19, 37})
 
 
 class EchoServerProtocol(asyncio.DatagramProtocol):
@@ -66,41 +65,16 @@ class EchoServerProtocol(asyncio.DatagramProtocol):
         log.warning("socket error: %s", exc)
 
 
-def open_socket(
-    host: str,
-    port: int,
-    recv: int | None,
-    send: int | None,
-    reuse_port: bool,
-) -> socket.socket:
-    """Return a UDP socket bound to host:port, options set before bind."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        net.set_buffer_sizes(sock, recv, send)
-        if reuse_port:
-            net.reuse_port(sock)  # logs a warning where there is none
-        # No SO_REUSEADDR: on UDP it would let another process bind this
-        # port too and take a share of its datagrams.
-        sock.bind(address)  # after every option is set (2)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 async def serve(sock: socket.socket) -> EchoServerProtocol:
     """Echo datagrams on sock until SIGINT or SIGTERM; return the protocol."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)  # before "listening" (3)
+        loop.add_signal_handler(signum, stop.set)  # before "listening" (2)
     transport, protocol = await loop.create_datagram_endpoint(
         lambda: EchoServerProtocol(sock), sock=sock
     )
-    # Flushed at once: whoever started the server may be waiting for it. (4)
+    # Flushed at once: whoever started the server may be waiting for it. (3)
     print(f"listening on {net.format_address(sock.getsockname())}", flush=True)
     try:
         await stop.wait()
@@ -109,63 +83,8 @@ async def serve(sock: socket.socket) -> EchoServerProtocol:
     return protocol
 
 
-def parse_args(
-    argv: list[str] | None, description: str | None = __doc__
-) -> argparse.Namespace:
-    parser = net.parser(description, server=True)
-    net.add_buffer_options(parser)
-    parser.add_argument(
-        "--reuse-port",
-        action="store_true",
-        help="set SO_REUSEPORT: several servers may share the port",
-    )
-    return parser.parse_args(argv)
-
-
-class Counts(Protocol):
-    """What a server counted: echoed datagrams and bytes, ignored ones."""
-
-    datagrams: int
-    bytes: int
-    ignored: int
-
-
-def main(
-    argv: list[str] | None = None,
-    serve: Callable[[socket.socket], Coroutine[Any, Any, Counts]] = serve,
-    description: str | None = __doc__,
-) -> int:
-    """Run a server from the command line; serve() is what it runs."""
-    args = parse_args(argv, description)
-    net.setup_logging(args.verbose)
-    try:
-        sock = open_socket(
-            args.host,
-            args.port,
-            args.recv_bufsize,
-            args.send_bufsize,
-            args.reuse_port,
-        )
-    except OSError as exc:  # address in use, not an address here, ...
-        where = net.format_address((args.host, args.port))
-        print(
-            f"error: cannot listen on {where}: {exc.strerror}", file=sys.stderr
-        )
-        return 1
-    log.info("%s", net.describe(sock))
-    if net.reachable_from_elsewhere(sock):
-        log.warning(
-            "%s is reachable from other machines: anyone there can make "
-            "this server send datagrams",
-            net.format_address(sock.getsockname()),
-        )
-    protocol = asyncio.run(serve(sock))
-    count = protocol.datagrams
-    print(
-        f"stopped: echoed {count} datagram{'' if count == 1 else 's'}, "
-        f"{protocol.bytes} bytes; ignored {protocol.ignored}"
-    )
-    return 0
+def main(argv: list[str] | None = None) -> int:
+    return run_server(argv, lambda sock: asyncio.run(serve(sock)), __doc__)
 
 
 if __name__ == "__main__":

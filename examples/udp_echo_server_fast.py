@@ -7,9 +7,9 @@ drain() when the socket is readable, and drain() reads every waiting
 datagram into one reused buffer with recvfrom_into() until the socket is
 empty (BlockingIOError), replying to each with sendto().
 
-Everything else (options, "listening on", signals, safe defaults) is the
-textbook server's, imported from udp_echo_server_asyncio.py: copy both
-files and net.py together.
+Everything else (options, the socket and its safe defaults, the summary)
+is the blocking server's, imported from udp_echo_server_blocking.py: copy
+both files and net.py together.
 
     python examples/udp_echo_server_fast.py
     python examples/udp_echo_server_fast.py --port 0 -v
@@ -26,8 +26,8 @@ import socket
 import sys
 
 import net
-from udp_echo_server_asyncio import SERVICE_PORTS
-from udp_echo_server_asyncio import main as run_server
+from udp_echo_server_blocking import SERVICE_PORTS
+from udp_echo_server_blocking import main as run_server
 
 log = logging.getLogger("udp_server")
 
@@ -109,7 +109,7 @@ async def serve(sock: socket.socket) -> Drainer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_server(argv, serve, description=__doc__)
+    return run_server(argv, lambda sock: asyncio.run(serve(sock)), __doc__)
 
 
 if __name__ == "__main__":

@@ -29,13 +29,16 @@ import pytest
 # Tests shared by several examples' test files live in these modules; let
 # pytest explain their failed asserts as it does in test files.
 pytest.register_assert_rewrite(
-    "tcp_clients", "tcp_servers", "tls_clients", "tls_servers"
-)
+    "tcp_clients", "tcp_servers", "tls_clients", "tls_servers",
+    "udp_clients", "udp_servers", "unix_clients", "unix_servers",
+)  # fmt: skip
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = "examples/udp_echo_client_asyncio.py"
 SERVER = "examples/udp_echo_server_asyncio.py"
 FAST_SERVER = "examples/udp_echo_server_fast.py"
+BLOCKING_CLIENT = "examples/udp_echo_client_blocking.py"
+BLOCKING_SERVER = "examples/udp_echo_server_blocking.py"
 TIMEOUT = 30.0  # seconds: the most any one subprocess may take
 LISTENING = re.compile(r"listening on \[?([^\]]+)\]?:(\d+)")
 # The Pythons every example test runs on. A developer without some of them
@@ -275,9 +278,48 @@ class Server:
 
     def stop(self, signum: int = signal.SIGINT) -> tuple[int, str, str]:
         """Signal the server; return (exit status, rest of stdout, stderr)."""
-        self.proc.send_signal(signum)
-        out, err = self.proc.communicate(timeout=TIMEOUT)
-        return self.proc.returncode, out, err
+        return stop(self.proc, signum)
+
+
+def stop(proc: Process, signum: int = signal.SIGINT) -> tuple[int, str, str]:
+    """Signal a process; return (exit status, rest of stdout, stderr)."""
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=TIMEOUT)
+    return proc.returncode, out, err
+
+
+@contextmanager
+def started(
+    argv: list[str], python: Python, cwd: Path = ROOT
+) -> Iterator[tuple[Process, str]]:
+    """Start `python *argv`; yield it and its first line, once printed;
+    kill it after, if it still runs."""
+    proc = Process(
+        [*python.command, *argv],
+        cwd=cwd,
+        env={**os.environ, **python.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        yield proc, read_line(proc.stdout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=TIMEOUT)
+
+
+@contextmanager
+def start_unix_server(
+    script: str, path: Path | str, *args: str, python: Python = HERE
+) -> Iterator[Process]:
+    """Start a Unix socket server on path (a name, with --abstract)."""
+    with started([script, "--path", str(path), *args], python) as (proc, line):
+        shown = f"@{path}" if "--abstract" in args else str(path)
+        assert line == f"listening on {shown}\n", line
+        yield proc
 
 
 @contextmanager
@@ -288,24 +330,11 @@ def start_server(
     python: Python = HERE,
 ) -> Iterator[Server]:
     """Start a server on a free port (unless args name one); stop it after."""
-    proc = Process(
-        [*python.command, script, "--port", "0", *args],
-        cwd=cwd,
-        env={**os.environ, **python.env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = read_line(proc.stdout)
+    argv = [script, "--port", "0", *args]
+    with started(argv, python, cwd) as (proc, line):
         found = LISTENING.match(line)
         assert found, f"expected 'listening on', got {line!r}"
         yield Server(proc, found[1], int(found[2]))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=TIMEOUT)
 
 
 @pytest.fixture
@@ -313,6 +342,30 @@ def server(python: Python) -> Iterator[Server]:
     """The example echo server, on 127.0.0.1 and a free port."""
     with start_server(python=python) as running:
         yield running
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Read a stream socket to its peer's EOF."""
+    chunks = []
+    while chunk := sock.recv(65_536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def stream_echo(sock: socket.socket, payload: bytes) -> bytes:
+    """Send payload on a connected stream socket (a thread writes while
+    this one reads), half-close, and read the echo to the peer's EOF."""
+
+    def send() -> None:
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        return read_all(sock)
+    finally:
+        sender.join(TIMEOUT)
 
 
 def udp_socket(host: str = "127.0.0.1") -> socket.socket:
@@ -372,6 +425,40 @@ def port_of(pid: int, table: str = "udp") -> int:
                 return int(fields[1].split(":")[1], 16)
         time.sleep(0.01)  # not a wait for readiness: polling for it
     raise LookupError(f"process {pid} has no {table} socket")
+
+
+@contextmanager
+def unix_peer(argv: list[str], path: Path) -> Iterator[None]:
+    """Run a program nobody here wrote as a server on the Unix socket
+    path (PATH in argv); yield once it listens there; stop it after."""
+    proc = subprocess.Popen(
+        [arg.replace("PATH", str(path)) for arg in argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not unix_listening(path):
+            assert time.monotonic() < deadline, f"nothing listens on {path}"
+            time.sleep(0.01)  # not a wait for readiness: polling for it
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=TIMEOUT)
+
+
+def unix_listening(path: Path) -> bool:
+    """Whether a datagram socket is bound to path, or a stream socket
+    listens on it (Linux /proc/net/unix: ..., Flags, Type, ..., Path)."""
+    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
+        fields = line.split()
+        if (
+            len(fields) == 8
+            and fields[-1] == str(path)
+            and (fields[4] == "0002" or fields[3] == "00010000")  # ACCEPTCON
+        ):
+            return True
+    return False
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ loopback, for a few seconds per case. Results go to
 docs/output/performance.json; the table (docs/output/performance.md) and
 the chart (docs/images/performance.svg) are made from that file alone.
 
-Servers: a blocking recvfrom/sendto loop and a selectors loop (both below),
-the textbook asyncio server, the same with asyncio's read size cut from
-256 KiB to 2 KiB (the cause, isolated) or with glibc's malloc tuned so
-that a 256 KiB block no longer costs system calls (the cause, worked
-around), the fast asyncio server, and both asyncio servers on uvloop where
-it is installed.
+Servers: the blocking example (a recvfrom_into/sendto loop), a selectors
+loop (below), the textbook asyncio server, the same with asyncio's read
+size cut from 256 KiB to 2 KiB (the cause, isolated) or with glibc's
+malloc tuned so that a 256 KiB block no longer costs system calls (the
+cause, worked around), the fast asyncio server, and both asyncio servers
+on uvloop where it is installed.
 """
 
 from __future__ import annotations
@@ -62,13 +62,6 @@ def announce(sock: socket.socket) -> None:
     print(f"listening on 127.0.0.1:{sock.getsockname()[1]}", flush=True)
 
 
-def serve_blocking(sock: socket.socket) -> None:
-    announce(sock)
-    while True:
-        data, addr = sock.recvfrom(65_535)
-        sock.sendto(data, addr)
-
-
 def serve_selectors(sock: socket.socket) -> None:
     sock.setblocking(False)
     selector = selectors.DefaultSelector()
@@ -84,11 +77,11 @@ def serve_selectors(sock: socket.socket) -> None:
             pass
 
 
-def serve(kind: str) -> None:
-    """Run a plain loop on a free port, until the harness kills it."""
+def serve() -> None:
+    """Run the selectors loop on a free port, until the harness kills it."""
     sock = socket.socket(type=socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
-    {"blocking": serve_blocking, "selectors": serve_selectors}[kind](sock)
+    serve_selectors(sock)
 
 
 # Keeps 256 KiB blocks on the heap, and the heap from shrinking after each.
@@ -118,11 +111,11 @@ def command(kind: str) -> list[str]:
     server imported into this script would inherit its memory allocator's
     state, which changes what the textbook server costs (see the page).
     """
-    if kind in ("blocking", "selectors"):
-        return [sys.executable, __file__, "--serve", kind]
-    name = "asyncio" if kind.startswith("textbook") else "fast"
+    if kind == "selectors":
+        return [sys.executable, __file__, "--serve"]
+    name = kind.split("-")[0].replace("textbook", "asyncio")
     script = str(ROOT / "examples" / f"udp_echo_server_{name}.py")
-    if kind in ("textbook", "fast"):
+    if kind in ("blocking", "textbook", "fast"):
         return [sys.executable, script, "--port", "0"]
     if kind == "textbook-tuned":
         return ["env", TUNED, sys.executable, script, "--port", "0"]
@@ -413,7 +406,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--serve", choices=("blocking", "selectors"))
+    parser.add_argument(
+        "--serve", action="store_true", help="the selectors loop"
+    )
     parser.add_argument("--render", action="store_true")
     parser.add_argument("--syscalls", action="store_true")
     parser.add_argument("--seconds", type=float, default=2.0)
@@ -421,7 +416,7 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", help="server names to run")
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve)
+        serve()
         return 0
     if args.syscalls:
         SYSCALLS.write_text(syscalls(args.seconds))

@@ -26,6 +26,7 @@ from conftest import (
     TIMEOUT,
     Python,
     Server,
+    read_all,
     run,
     spawn,
     start_server,
@@ -104,13 +105,6 @@ def test_command_line_bytes_reach_the_wire_as_typed(
     out, err = client.communicate(timeout=TIMEOUT)
     assert (client.returncode, err, data) == (0, "", typed)
     assert out.endswith(f": {typed!r}\n")
-
-
-def read_all(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(65_536):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def test_64_mib_round_trip_against_the_blocking_server(

@@ -26,8 +26,10 @@ from conftest import (
     Python,
     Server,
     namespace,
+    read_all,
     read_line,
     start_server,
+    stream_echo,
     usage_error,
 )
 
@@ -42,28 +44,9 @@ def connect(server: Server) -> socket.socket:
     return socket.create_connection(server.address, timeout=TIMEOUT)
 
 
-def read_all(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(65_536):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def echo_of(server: Server, payload: bytes) -> bytes:
-    """Send payload (a thread writes while this one reads), half-close,
-    and read the echo to the server's EOF."""
     with connect(server) as sock:
-
-        def send() -> None:
-            sock.sendall(payload)
-            sock.shutdown(socket.SHUT_WR)
-
-        sender = threading.Thread(target=send)
-        sender.start()
-        try:
-            return read_all(sock)
-        finally:
-            sender.join(TIMEOUT)
+        return stream_echo(sock, payload)
 
 
 def still_open(sock: socket.socket) -> bool:

@@ -67,6 +67,12 @@ TERMS = {
     "tls_echo_server_asyncio.md": "connect_accepted_socket",
     "tls_echo_client_asyncio.md": "open_connection",
     "socketpair_ipc.md": "pass_fds",
+    "udp_echo_server_blocking.md": "Counted",
+    "udp_echo_client_blocking.md": "MAX_BACKOFF",
+    "unix_echo_server.md": "SO_PEERCRED",
+    "unix_echo_client.md": "unix_address",
+    "unix_datagram_echo_server.md": "EPROTOTYPE",
+    "unix_datagram_echo_client.md": "autobind",
 }
 
 

@@ -13,6 +13,7 @@ import json
 import re
 import shlex
 import socket
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,11 @@ import pytest
 from conftest import (
     PLAIN,
     ROOT,
+    TIMEOUT,
     run,
     start_server,
+    started,
+    stop,
     tcp_listener,
     udp_socket,
 )
@@ -35,6 +39,7 @@ TIMING = re.compile(r"\d+\.\d+ m?s")
 # stands in for a suspended server (Ctrl+Z) in the client's errors: a
 # socket that takes what is sent and never answers.
 PAIRS = [
+    ("udp_echo_server_blocking", "udp_echo_client_blocking", udp_socket),
     ("udp_echo_server_asyncio", "udp_echo_client_asyncio", udp_socket),
     ("udp_echo_server_fast", "udp_echo_client_asyncio", udp_socket),
     ("tcp_echo_server_blocking", "tcp_echo_client_blocking", tcp_listener),
@@ -54,12 +59,14 @@ def transcript(name: str) -> list[str]:
 
 
 def replay(
-    commands: list[str], ports: dict[str, int], cwd: Path = ROOT
+    commands: list[str], ports: dict[str, int] | None, cwd: Path = ROOT
 ) -> str:
     """Run commands as a terminal would, in cwd; return the terminal's text.
 
     ports maps each port a page shows (8888 when it shows none) to the
-    port of what the test started in its place.
+    port of what the test started in its place; None: the examples take
+    no port (Unix sockets), and a command that is not `python ...` runs
+    in bash.
     """
     shown, status = [], 0
     for command in commands:
@@ -68,6 +75,15 @@ def replay(
             shown.append(str(status))
             continue
         python, script, *args = shlex.split(command)
+        if ports is None:  # Unix sockets: no ports to map
+            result = (
+                run(script, *args, cwd=cwd, merge=True, python=PLAIN)
+                if python == "python"
+                else shell(command, cwd)
+            )
+            status = result.returncode
+            shown += result.stdout.splitlines()
+            continue
         assert python == "python", command
         if "--port" not in args:
             args += ["--port", "8888"]
@@ -78,6 +94,14 @@ def replay(
         text = result.stdout.replace(f":{args[at]}", f":{page_port}")
         shown += text.splitlines()
     return "\n".join(shown) + "\n"
+
+
+def shell(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a page's shell command (stat, socat, ...) as a terminal would."""
+    return subprocess.run(
+        ["bash", "-c", command], cwd=cwd, text=True, timeout=TIMEOUT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
 
 
 def check(
@@ -155,6 +179,38 @@ def test_tls_output_blocks_are_what_the_examples_print(
     # errors are those of a client talking to that server.
     update = bool(request.config.getoption("--update-output"))
     check_pair(server_name, client_name, update, dev_certs, errors=True)
+
+
+@pytest.mark.parametrize(
+    ("server_name", "client_name"),
+    [
+        ("unix_echo_server", "unix_echo_client"),
+        ("unix_datagram_echo_server", "unix_datagram_echo_client"),
+    ],
+)
+def test_unix_output_blocks_are_what_the_examples_print(
+    server_name: str,
+    client_name: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    # In a folder of their own, where the server makes echo.sock, its
+    # default path; the errors are those of a second server and a client
+    # beside the first.
+    update = bool(request.config.getoption("--update-output"))
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    [command] = transcript(server_name)
+    _, *argv = shlex.split(command)
+    with started(argv, PLAIN, tmp_path) as (server, line):
+        assert line == "listening on echo.sock\n"
+        shown = {
+            name: replay(transcript(name), None, tmp_path)
+            for name in (client_name, f"{client_name}_errors")
+        }
+        _, rest, _ = stop(server)
+    shown[server_name] = f"$ {command}\n{line}^C{rest}"
+    for name, text in shown.items():
+        check(name, text, update)
 
 
 def test_socketpair_output_block_says_what_it_prints(

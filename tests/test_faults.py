@@ -1,9 +1,10 @@
-"""Both examples under faults: loss, duplication, delay, reordering.
+"""The UDP examples under faults: loss, duplication, delay, reordering.
 
 Loss is real: the tests make their own network namespace and drop
 datagrams there with nftables (root only; CI requires it). Duplication,
 delay and reordering come from a seeded relay between client and server
-(tests/relay.py). Every test runs once per supported Python.
+(tests/relay.py). Every test runs once per supported Python, and each
+client test once per client (the `client` fixture).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import time
 
 import pytest
 from conftest import (
+    BLOCKING_CLIENT,
+    BLOCKING_SERVER,
     CLIENT,
     FAST_SERVER,
     SERVER,
@@ -31,28 +34,36 @@ FAST = ("--timeout", "0.2")  # waits 0.2, 0.4, 0.8, 1.6 s...
 TIME_MS = re.compile(r"in ([\d.]+) ms \((\d+) attempts?\)")
 
 
+@pytest.fixture(params=[BLOCKING_CLIENT, CLIENT], ids=["blocking", "asyncio"])
+def client(request: pytest.FixtureRequest) -> str:
+    """Each UDP echo client in turn."""
+    return str(request.param)
+
+
 def client_through(
-    python: Python, relay: Relay, *args: str
+    python: Python, client: str, relay: Relay, *args: str
 ) -> tuple[float, int]:
     """Run the client via the relay; return (milliseconds, attempts)."""
     result = run(
-        CLIENT, "--port", str(relay.address[1]), *FAST, *args, python=python
+        client, "--port", str(relay.address[1]), *FAST, *args, python=python
     )
     assert (result.returncode, result.stderr) == (0, "")
     [(ms, attempts)] = TIME_MS.findall(result.stdout)
     return float(ms), int(attempts)
 
 
-def test_duplicates_count_once(python: Python, server: Server) -> None:
+def test_duplicates_count_once(
+    python: Python, client: str, server: Server
+) -> None:
     with Relay(server.address, lambda d, n, data: [0, 0, 0]) as relay:
-        _, attempts = client_through(python, relay)
+        _, attempts = client_through(python, client, relay)
     assert attempts == 1
     # Three copies of one request reached the server, and all were echoed.
     assert server.stop()[1].startswith("stopped: echoed 3 datagrams")
 
 
 def test_late_echo_of_an_earlier_attempt_is_the_answer(
-    python: Python, server: Server
+    python: Python, client: str, server: Server
 ) -> None:
     # Every echo takes 0.45 s. The client resends at 0.2 s, then takes the
     # first attempt's echo, arriving at 0.45 s, as the answer: the bytes
@@ -61,23 +72,23 @@ def test_late_echo_of_an_earlier_attempt_is_the_answer(
         return [0.45] if direction == "reply" else [0]
 
     with Relay(server.address, slow_replies) as relay:
-        ms, attempts = client_through(python, relay)
+        ms, attempts = client_through(python, client, relay)
     assert attempts == 2
     assert 450 <= ms < 450 + 300  # not the second echo, at 0.65 s
 
 
 def test_delayed_reply_inside_the_timeout(
-    python: Python, server: Server
+    python: Python, client: str, server: Server
 ) -> None:
     with Relay(server.address, lambda d, n, data: [0.1]) as relay:
-        ms, attempts = client_through(python, relay, "--timeout", "1")
+        ms, attempts = client_through(python, client, relay, "--timeout", "1")
     assert attempts == 1
     assert ms >= 200  # 0.1 s each way
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 def test_random_loss_duplication_and_reordering(
-    python: Python, server: Server, seed: int
+    python: Python, client: str, server: Server, seed: int
 ) -> None:
     rng = random.Random(seed)
 
@@ -87,7 +98,7 @@ def test_random_loss_duplication_and_reordering(
         return [rng.uniform(0, 0.05) for _ in range(copies)]
 
     with Relay(server.address, faults) as relay:
-        client_through(python, relay, "--retries", "10")
+        client_through(python, client, relay, "--retries", "10")
 
 
 def drop(ns: str, *rules: str, hook: str = "input") -> None:
@@ -120,14 +131,18 @@ def drop(ns: str, *rules: str, hook: str = "input") -> None:
     ids=["requests-2-of-3", "replies-2-of-3", "both-30-percent"],
 )
 def test_completes_through_loss(
-    python: Python, rules: list[str], args: list[str], attempts: str
+    python: Python,
+    client: str,
+    rules: list[str],
+    args: list[str],
+    attempts: str,
 ) -> None:
     with namespace() as ns:
         inside = python.prefixed("ip", "netns", "exec", ns)
         with start_server(python=inside) as server:
             drop(ns, *(r.replace("PORT", str(server.port)) for r in rules))
             result = run(
-                CLIENT, "--port", str(server.port), *FAST, *args,
+                client, "--port", str(server.port), *FAST, *args,
                 python=inside,
             )  # fmt: skip
             assert server.stop()[0] == 0
@@ -135,14 +150,16 @@ def test_completes_through_loss(
     assert f"({attempts}" in result.stdout
 
 
-def test_everything_lost_exits_1_within_its_bound(python: Python) -> None:
+def test_everything_lost_exits_1_within_its_bound(
+    python: Python, client: str
+) -> None:
     with namespace() as ns:
         inside = python.prefixed("ip", "netns", "exec", ns)
         with start_server(python=inside) as server:
             drop(ns, f"udp dport {server.port} drop")
             started = time.monotonic()
             result = run(
-                CLIENT, "--port", str(server.port), *FAST, python=inside
+                client, "--port", str(server.port), *FAST, python=inside
             )
             elapsed = time.monotonic() - started
             assert server.stop()[1].startswith("stopped: echoed 0 datagrams")
@@ -153,12 +170,12 @@ def test_everything_lost_exits_1_within_its_bound(python: Python) -> None:
     assert 3.0 <= elapsed < 3.0 + 5
 
 
-def test_unreachable_network_exits_1(python: Python) -> None:
+def test_unreachable_network_exits_1(python: Python, client: str) -> None:
     # The namespace has loopback only: no route leads anywhere else, so
     # connect() fails at once and nothing is sent.
     with namespace() as ns:
         inside = python.prefixed("ip", "netns", "exec", ns)
-        result = run(CLIENT, "--host", "192.0.2.1", python=inside)
+        result = run(client, "--host", "192.0.2.1", python=inside)
     assert result.returncode == 1
     assert result.stderr == "error: 192.0.2.1:8888: Network is unreachable\n"
 
@@ -166,10 +183,14 @@ def test_unreachable_network_exits_1(python: Python) -> None:
 @pytest.mark.parametrize(
     ("script", "logged"),
     [
+        (
+            BLOCKING_SERVER,
+            ["reply of 1 bytes lost: ", "reply of 0 bytes lost: "],
+        ),
         (SERVER, ["udp_server: socket error: ", "reply of 0 bytes lost: "]),
         (FAST_SERVER, ["reply lost: "]),
     ],
-    ids=["textbook", "fast"],
+    ids=["blocking", "asyncio", "fast"],
 )
 def test_server_logs_replies_it_cannot_send_and_goes_on(
     python: Python, script: str, logged: list[str]

@@ -26,6 +26,16 @@ def test_format_address() -> None:
     assert net.format_address(("::1", 8888, 0, 0)) == "[::1]:8888"
 
 
+def test_unix_addresses_as_the_kernel_gives_them_back(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as unbound:
+        assert net.format_unix(unbound.getsockname()) == "unnamed"
+        unbound.bind(net.unix_address("cookbook-net-test", abstract=True))
+        assert net.format_unix(unbound.getsockname()) == "@cookbook-net-test"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as named:
+        named.bind(net.unix_address(str(tmp_path / "a.sock"), abstract=False))
+        assert net.format_unix(named.getsockname()) == f"{tmp_path}/a.sock"
+
+
 def test_max_buffer_size_reads_proc() -> None:
     rmem = int(Path("/proc/sys/net/core/rmem_max").read_text())
     wmem = int(Path("/proc/sys/net/core/wmem_max").read_text())

@@ -15,7 +15,15 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import TIMEOUT, Python, Server, run, start_server, usage_error
+from conftest import (
+    TIMEOUT,
+    Python,
+    Server,
+    read_all,
+    run,
+    start_server,
+    usage_error,
+)
 from tcp_servers import (  # noqa: F401 (a test the servers of many run too)
     test_a_client_that_resets_mid_echo_is_one_line_and_the_server_goes_on,
 )
@@ -40,13 +48,6 @@ def echo_of(server: Server, payload: bytes) -> bytes:
         sock.sendall(payload)
         sock.shutdown(socket.SHUT_WR)
         return read_all(sock)
-
-
-def read_all(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(65_536):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])

@@ -1,9 +1,7 @@
-"""examples/udp_echo_server_fast.py: what only the fast server does.
-
-Its behaviour as a server (options, signals, safe defaults, IPv6, floods)
-is tested by test_udp_echo_server_asyncio.py, which runs every test against
-both servers. This file adds the one branch a real socket cannot reach on
-demand: a full send buffer.
+"""examples/udp_echo_server_fast.py, held to what every UDP echo server
+must do (tests/udp_servers.py: options, signals, safe defaults, IPv6,
+floods), on every supported Python; and the one branch a real socket
+cannot reach on demand: a full send buffer.
 """
 
 from __future__ import annotations
@@ -12,10 +10,16 @@ import sys
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from conftest import FAST_SERVER, ROOT
+from udp_servers import *  # noqa: F403
 
 sys.path.insert(0, str(ROOT / "examples"))
 from udp_echo_server_fast import Drainer
+
+
+@pytest.fixture
+def script() -> str:
+    return FAST_SERVER
 
 
 class FullSendBuffer:
