@@ -63,9 +63,10 @@ def echo(
         sock.send(message)
         wait = timeout * min(2 ** (attempt - 1), MAX_BACKOFF)
         deadline = time.monotonic() + wait
-        while True:  # until the echo, or this attempt's time is up
-            # What is left of it; at least 1 ms, since 0 is "don't wait".
-            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        # Until the echo, or this attempt's time is up: checked before each
+        # read, so that stray datagrams that keep coming cannot hold it.
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
             try:
                 data, addr = sock.recvfrom(65_535)  # refused: raises (2)
             except socket.timeout:  # TimeoutError from Python 3.10

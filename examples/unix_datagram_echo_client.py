@@ -39,13 +39,14 @@ def echo(sock: socket.socket, message: bytes, timeout: float) -> float:
     deadline = start + timeout
     sock.settimeout(timeout)
     sock.send(message)  # waits while the server's queue is full (2)
-    while True:
-        # What is left of the wait; at least 1 ms, since 0 is "don't wait".
-        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+    # Checked before each read: datagrams that keep coming cannot hold it.
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
         data = sock.recv(len(message) + 1)  # one more: a longer reply shows
         if data == message:
             return time.monotonic() - start
         log.info("ignored %d bytes: not the echo", len(data))
+    raise socket.timeout
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -70,7 +70,7 @@ TERMS = {
     "udp_echo_server_blocking.md": "Counted",
     "udp_echo_client_blocking.md": "MAX_BACKOFF",
     "unix_echo_server.md": "SO_PEERCRED",
-    "unix_echo_client.md": "unix_address",
+    "unix_echo_client.md": "EAGAIN",
     "unix_datagram_echo_server.md": "EPROTOTYPE",
     "unix_datagram_echo_client.md": "autobind",
 }

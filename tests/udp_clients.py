@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import (
@@ -306,3 +307,35 @@ def test_bad_usage_exits_2(
     python: Python, script: str, args: list[str], error: str
 ) -> None:
     assert usage_error(python, script, *args) == error
+
+
+def test_a_flood_of_strays_cannot_hold_it(
+    python: Python, script: str, peer: socket.socket
+) -> None:
+    # Datagrams that are not the echo, sent as fast as the test can, for
+    # as long as the client runs: it still ends when its waits do.
+    client = start_client(
+        python, script, peer.getsockname()[1], "--timeout", "0.3",
+        "--retries", "1",
+    )  # fmt: skip
+    _, addr = peer.recvfrom(65_535)
+    started = time.monotonic()
+    flood(peer, addr, client)
+    out, err = client.communicate(timeout=TIMEOUT)
+    assert (client.returncode, out) == (1, "")
+    assert "no echo after 2 attempts in" in err
+    assert time.monotonic() - started < 0.9 + 5  # 0.3 + 0.6 s, and load
+
+
+def flood(
+    sock: socket.socket, addr: Any, client: subprocess.Popen[str]
+) -> None:
+    """Send junk to addr until client ends; at most TIMEOUT s, 10**6 sends."""
+    deadline = time.monotonic() + TIMEOUT
+    for _ in range(10**6):
+        if client.poll() is not None or time.monotonic() > deadline:
+            return
+        try:
+            sock.sendto(b"not the echo", addr)
+        except OSError:  # refused: the client has just closed its socket
+            return

@@ -120,6 +120,36 @@ def test_leaves_a_live_server_alone(
     )
 
 
+def test_a_socket_file_it_may_not_use_is_left_alone(
+    python: Python, script: str, kind: int, sock_path: Path
+) -> None:
+    # Another user's socket file, that this server may not even try: it
+    # cannot tell whether it is stale, so it stays.
+    needs_root("holding root to file permissions")
+    with socket.socket(socket.AF_UNIX, kind) as other:
+        other.bind(str(sock_path))
+    os.chown(sock_path, 65534, 65534)
+    os.chmod(sock_path, 0o600)
+    result = run(
+        script, "--path", str(sock_path), python=python.prefixed(*AS_ANYONE)
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"error: cannot listen on {sock_path}: Permission denied\n"
+    )
+    assert stat.S_ISSOCK(sock_path.stat().st_mode)
+
+
+def test_a_file_removed_under_it_is_no_error(
+    python: Python, script: str, kind: int, sock_path: Path
+) -> None:
+    with start_unix_server(script, sock_path, python=python) as server:
+        sock_path.unlink()  # by hand, or by a cleaner of /tmp
+        status, out, err = stop(server)
+    assert (status, err) == (0, "")
+    assert out.startswith("stopped: ")
+
+
 def test_path_up_to_the_system_limit(
     python: Python, script: str, kind: int, tmp_path: Path
 ) -> None:
