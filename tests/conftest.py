@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
@@ -247,6 +247,70 @@ def namespace() -> Iterator[str]:
         subprocess.run(["ip", "netns", "delete", name], timeout=TIMEOUT)
 
 
+@contextmanager
+def two_hosts() -> Iterator[tuple[str, str]]:
+    """Two network namespaces joined by a veth pair, as two hosts on one
+    cable: eth0 in each, 10.9.0.1/24 and 10.9.0.2/24, IPv6 link-local
+    addresses usable at once (no duplicate detection), and no route out:
+    nothing sent there leaves them. Yields their names."""
+    with namespace() as a, namespace() as b:
+        for ns in (a, b):
+            in_ns(ns, "sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0")
+        in_ns(a, "ip", "link", "add", "eth0", "type", "veth", "peer",
+              "name", "eth0", "netns", b)  # fmt: skip
+        for ns, address in ((a, "10.9.0.1/24"), (b, "10.9.0.2/24")):
+            in_ns(ns, "ip", "address", "add", address, "dev", "eth0")
+            in_ns(ns, "ip", "link", "set", "eth0", "up")
+        # The link-local IPv6 addresses come once both ends are up.
+        deadline = time.monotonic() + TIMEOUT
+        for ns in (a, b):
+            while "fe80::" not in in_ns(
+                ns, "ip", "-6", "address", "show", "dev", "eth0", "scope",
+                "link", "-tentative",
+            ):  # fmt: skip
+                assert time.monotonic() < deadline, "no link-local address"
+                time.sleep(0.01)  # not a wait for readiness: polling for it
+        yield a, b
+
+
+@pytest.fixture
+def hosts() -> Iterator[tuple[str, str]]:
+    """Two hosts on one cable: see two_hosts()."""
+    with two_hosts() as names:
+        yield names
+
+
+def on(python: Python, ns: str) -> Python:
+    """The interpreter, run in network namespace ns."""
+    return python.prefixed("ip", "netns", "exec", ns)
+
+
+def flood(
+    sock: socket.socket,
+    addr: Any,
+    client: subprocess.Popen[str],
+    data: bytes = b"not the echo",
+) -> None:
+    """Send data to addr as fast as possible while client runs: at most
+    TIMEOUT seconds and 10**6 datagrams."""
+    deadline = time.monotonic() + TIMEOUT
+    for _ in range(10**6):
+        if client.poll() is not None or time.monotonic() > deadline:
+            return
+        try:
+            sock.sendto(data, addr)
+        except OSError:  # refused: the client has just closed its socket
+            return
+
+
+def in_ns(ns: str, *command: str) -> str:
+    """Run a command in network namespace ns; return what it printed."""
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, *command],
+        check=True, capture_output=True, text=True, timeout=TIMEOUT,
+    ).stdout  # fmt: skip
+
+
 def read_line(stream: IO[str], timeout: float = TIMEOUT) -> str:
     """Read one line from a pipe, waiting at most timeout seconds.
 
@@ -418,7 +482,9 @@ def port_of(pid: int, table: str = "udp") -> int:
                 continue
             if target.startswith("socket:"):
                 inodes.add(target.strip("socket:[]"))
-        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+        # The process's own view: it may be in another network namespace.
+        table_path = Path(f"/proc/{pid}/net/{table}")
+        for line in table_path.read_text().splitlines()[1:]:
             fields = line.split()
             listening = table.startswith("udp") or fields[3] == "0A"
             if fields[9] in inodes and listening:

@@ -73,6 +73,10 @@ TERMS = {
     "unix_echo_client.md": "EAGAIN",
     "unix_datagram_echo_server.md": "EPROTOTYPE",
     "unix_datagram_echo_client.md": "autobind",
+    "udp_broadcast_receiver.md": "SO_REUSEADDR",
+    "udp_broadcast_sender.md": "SO_BROADCAST",
+    "udp_multicast_receiver.md": "IGMP",
+    "udp_multicast_sender.md": "IP_MULTICAST_TTL",
 }
 
 

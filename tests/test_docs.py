@@ -15,6 +15,7 @@ import shlex
 import socket
 import subprocess
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,17 @@ from conftest import (
     PLAIN,
     ROOT,
     TIMEOUT,
+    Python,
     run,
     start_server,
     started,
     stop,
     tcp_listener,
+    two_hosts,
     udp_socket,
 )
+
+import net
 
 OUTPUT = ROOT / "docs" / "output"
 TIMING = re.compile(r"\d+\.\d+ m?s")
@@ -59,7 +64,10 @@ def transcript(name: str) -> list[str]:
 
 
 def replay(
-    commands: list[str], ports: dict[str, int] | None, cwd: Path = ROOT
+    commands: list[str],
+    ports: dict[str, int] | None,
+    cwd: Path = ROOT,
+    interpreter: Python = PLAIN,
 ) -> str:
     """Run commands as a terminal would, in cwd; return the terminal's text.
 
@@ -77,7 +85,7 @@ def replay(
         python, script, *args = shlex.split(command)
         if ports is None:  # Unix sockets: no ports to map
             result = (
-                run(script, *args, cwd=cwd, merge=True, python=PLAIN)
+                run(script, *args, cwd=cwd, merge=True, python=interpreter)
                 if python == "python"
                 else shell(command, cwd)
             )
@@ -89,7 +97,7 @@ def replay(
             args += ["--port", "8888"]
         at = args.index("--port") + 1
         page_port, args[at] = args[at], str(ports[args[at]])
-        result = run(script, *args, cwd=cwd, merge=True, python=PLAIN)
+        result = run(script, *args, cwd=cwd, merge=True, python=interpreter)
         status = result.returncode
         text = result.stdout.replace(f":{args[at]}", f":{page_port}")
         shown += text.splitlines()
@@ -211,6 +219,57 @@ def test_unix_output_blocks_are_what_the_examples_print(
     shown[server_name] = f"$ {command}\n{line}^C{rest}"
     for name, text in shown.items():
         check(name, text, update)
+
+
+# What differs from run to run in the one-to-many transcripts: timings,
+# ports before a datagram's bytes, and which receiver answered first.
+ONE_TO_MANY_VARIES = re.compile(
+    rf"{TIMING.pattern}|(?<=:)\d+(?=: b')|b'(one|two)'"
+)
+
+
+@pytest.mark.parametrize("kind", ["broadcast", "multicast"])
+def test_one_to_many_output_blocks_are_what_the_examples_print(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    # Two receivers on one port, in two terminals; the sender in a third.
+    # Multicast runs on a host of the tests' own, whose eth0 (a veth) is
+    # 10.9.0.1: its receivers hear the sender through loopback.
+    update = bool(request.config.getoption("--update-output"))
+    with ExitStack() as stack:
+        python = PLAIN
+        if kind == "multicast":
+            host, _ = stack.enter_context(two_hosts())
+            python = PLAIN.prefixed("ip", "netns", "exec", host)
+        check_one_to_many(f"udp_{kind}", python, update)
+
+
+def check_one_to_many(prefix: str, python: Python, update: bool) -> None:
+    names = [f"{prefix}_receiver", f"{prefix}_receiver_two"]
+    commands = [transcript(name)[0] for name in names]
+    argvs = [shlex.split(command)[1:] for command in commands]
+    with start_server(*argvs[0][1:], script=argvs[0][0], python=python) as one:
+        port = str(one.port)
+        with start_server(
+            *argvs[1][1:], "--port", port, script=argvs[1][0], python=python
+        ) as two:
+            with udp_socket() as free:
+                silent = free.getsockname()[1]  # nobody there once closed
+            ports = {"8888": one.port, "9999": silent}
+            shown = {
+                name: replay(transcript(name), ports, interpreter=python)
+                for name in (f"{prefix}_sender", f"{prefix}_sender_errors")
+            }
+            for name, command, receiver in zip(names, commands, (one, two)):
+                _, rest, _ = receiver.stop()  # Ctrl+C in its terminal
+                heard, summary = rest.rsplit("\n", 2)[:2]
+                where = net.format_address((receiver.host, 8888))
+                shown[name] = (
+                    f"$ {command}\nlistening on {where}\n"
+                    f"{heard}\n^C{summary}\n"
+                )
+    for name, text in shown.items():
+        check(name, text, update, ONE_TO_MANY_VARIES)
 
 
 def test_socketpair_output_block_says_what_it_prints(

@@ -14,13 +14,13 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import (
     TIMEOUT,
     Python,
     Server,
+    flood,
     run,
     spawn,
     start_server,
@@ -325,17 +325,3 @@ def test_a_flood_of_strays_cannot_hold_it(
     assert (client.returncode, out) == (1, "")
     assert "no echo after 2 attempts in" in err
     assert time.monotonic() - started < 0.9 + 5  # 0.3 + 0.6 s, and load
-
-
-def flood(
-    sock: socket.socket, addr: Any, client: subprocess.Popen[str]
-) -> None:
-    """Send junk to addr until client ends; at most TIMEOUT s, 10**6 sends."""
-    deadline = time.monotonic() + TIMEOUT
-    for _ in range(10**6):
-        if client.poll() is not None or time.monotonic() > deadline:
-            return
-        try:
-            sock.sendto(b"not the echo", addr)
-        except OSError:  # refused: the client has just closed its socket
-            return

@@ -1,0 +1,94 @@
+"""UDP broadcast sender: one datagram to every host, then their answers.
+
+Shows the sending end of IPv4 broadcast. A socket may send to a broadcast
+address only with SO_BROADCAST set: without it, sendto() fails with
+PermissionError (EACCES), which --without-so-broadcast shows. The sender
+sends the message once, then prints every answer that comes back within
+--timeout seconds: there is no telling how many receivers there are, so
+it waits out the whole time, and no longer. IPv6 has no broadcast; see
+udp_multicast_sender.py.
+
+Start one or more receivers (udp_broadcast_receiver.py), then:
+
+    python examples/udp_broadcast_sender.py
+    python examples/udp_broadcast_sender.py --host 192.168.1.255 "Anyone?"
+
+Exit status: 0 at least one answer, 1 none within --timeout or a network
+failure, 2 bad usage, 130 interrupted (Ctrl+C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+import time
+
+import net
+
+
+def collect(sock: socket.socket, timeout: float) -> int:
+    """Print each answer that comes within timeout s; return how many."""
+    deadline = time.monotonic() + timeout
+    answers = 0
+    # Checked before each read: answers that keep coming cannot hold it.
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            data, addr = sock.recvfrom(65_535)
+        except socket.timeout:  # TimeoutError from Python 3.10
+            break
+        answers += 1
+        peer = net.format_address(addr)
+        print(f"answer from {peer}: {net.shorten(data)}", flush=True)
+    return answers
+
+
+def parser(description: str | None, host: str) -> argparse.ArgumentParser:
+    """The options of this sender, for it and the multicast one."""
+    new = net.parser(description)
+    new.set_defaults(host=host)
+    net.add_message(new, "Who is there?")
+    net.add_timeout(
+        new, 1.0, "how long to collect answers (default: %(default)s)"
+    )
+    return new
+
+
+def exchange(sock: socket.socket, args: argparse.Namespace) -> int:
+    """Send args.data, print the answers; return the exit status."""
+    where = net.format_address((args.host, args.port))
+    sock.sendto(args.data, (args.host, args.port))
+    print(f"sent {len(args.data)} bytes to {where}", flush=True)
+    answers = collect(sock, args.timeout)
+    if not answers:
+        return net.fail(f"{where}: no answer within {args.timeout:g} s")
+    print(f"{answers} answer{'' if answers == 1 else 's'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parser(__doc__, "127.255.255.255")
+    options.add_argument(
+        "--without-so-broadcast",
+        action="store_true",
+        help="do not set SO_BROADCAST, to see the send fail",
+    )
+    args = options.parse_args(argv)
+    args.data = net.message_bytes(args.message)
+    net.setup_logging(args.verbose)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            if not args.without_so_broadcast:
+                # "Yes, I mean everyone": the kernel refuses a broadcast
+                # from a socket that has not said so. (1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            return exchange(sock, args)
+    except (KeyboardInterrupt, OSError) as exc:  # EACCES, unreachable, ...
+        return net.failed(
+            exc, args.host, net.format_address((args.host, args.port))
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

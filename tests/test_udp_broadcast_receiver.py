@@ -1,0 +1,129 @@
+"""examples/udp_broadcast_receiver.py, run as its page shows, on loopback's
+broadcast address, with its sender and socat; every supported Python."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+
+import pytest
+from conftest import (
+    TIMEOUT,
+    Python,
+    Server,
+    read_line,
+    run,
+    start_server,
+    udp_socket,
+    usage_error,
+)
+
+RECEIVER = "examples/udp_broadcast_receiver.py"
+SENDER = "examples/udp_broadcast_sender.py"
+BROADCAST = "127.255.255.255"
+
+
+def heard(receiver: Server) -> str:
+    """The next line the receiver printed: a datagram it heard."""
+    assert receiver.proc.stdout is not None
+    return read_line(receiver.proc.stdout)
+
+
+def test_two_receivers_on_one_port_each_hear_and_answer(
+    python: Python,
+) -> None:
+    with start_server("--name", "one", script=RECEIVER, python=python) as one:
+        assert one.host == BROADCAST
+        port = str(one.port)
+        with start_server(
+            "--name", "two", "--port", port, script=RECEIVER, python=python
+        ) as two:
+            sent = run(SENDER, "--port", port, "hello, all", python=python)
+            lines = [heard(one), heard(two)]
+            stopped = [one.stop(signal.SIGTERM), two.stop()]
+    assert (sent.returncode, sent.stderr) == (0, "")
+    out = sent.stdout.splitlines()
+    assert out[0] == f"sent 10 bytes to {BROADCAST}:{port}"
+    assert sorted(out[1:3]) == [
+        f"answer from 127.0.0.1:{port}: b'one'",
+        f"answer from 127.0.0.1:{port}: b'two'",
+    ]
+    assert out[3:] == ["2 answers"]
+    for line in lines:
+        assert line.startswith("from 127.0.0.1:") and "b'hello, all'" in line
+    for status, rest, err in stopped:
+        assert (status, rest, err) == (0, "stopped: heard 1 datagram\n", "")
+
+
+def test_hears_a_broadcast_from_socat(python: Python) -> None:
+    with start_server(script=RECEIVER, python=python) as receiver:
+        subprocess.run(
+            ["socat", "-u", "-",
+             f"UDP4-DATAGRAM:{BROADCAST}:{receiver.port},broadcast"],
+            input=b"from socat", check=True, timeout=TIMEOUT,
+        )  # fmt: skip
+        line = heard(receiver)
+        assert receiver.stop()[0] == 0
+    assert line.endswith(": b'from socat'\n")
+
+
+def test_a_datagram_to_this_host_alone_is_not_heard(python: Python) -> None:
+    # Bound to the broadcast address, it hears broadcasts only: a datagram
+    # to 127.0.0.1 on the same port finds nobody there, and is refused.
+    with start_server(script=RECEIVER, python=python) as receiver:
+        with udp_socket() as sock:
+            sock.connect(("127.0.0.1", receiver.port))
+            sock.send(b"just you")
+            with pytest.raises(ConnectionRefusedError):
+                sock.recv(100)
+        status, out, _ = receiver.stop()
+    assert (status, out) == (0, "stopped: heard 0 datagrams\n")
+
+
+def test_stops_once_idle_and_says_so(python: Python) -> None:
+    with start_server(
+        "--timeout", "0.5", script=RECEIVER, python=python
+    ) as receiver:
+        with udp_socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            sock.sendto(b"once", (BROADCAST, receiver.port))
+            assert sock.recv(100).startswith(b"receiver-")
+        out, err = receiver.proc.communicate(timeout=TIMEOUT)
+    assert (receiver.proc.returncode, err) == (0, "")
+    assert out.endswith("nothing for 0.5 s: heard 1 datagram\n")
+
+
+def test_hearing_nothing_at_all_exits_1(python: Python) -> None:
+    with start_server(
+        "--timeout", "0.3", script=RECEIVER, python=python
+    ) as receiver:
+        out, err = receiver.proc.communicate(timeout=TIMEOUT)
+    assert (receiver.proc.returncode, out) == (1, "")
+    assert err == (
+        f"error: nothing heard on {BROADCAST}:{receiver.port} for 0.3 s\n"
+    )
+
+
+def test_an_address_not_on_this_machine_exits_1(python: Python) -> None:
+    result = run(RECEIVER, "--host", "192.0.2.1", python=python)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "error: cannot listen on 192.0.2.1:8888: Cannot assign requested "
+        "address\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--timeout", "inf"], "argument --timeout: must be more than 0 "
+         "and at most 3600 seconds, not inf"),
+        (["--port", "65536"], "argument --port: must be from 0 to 65535, "
+         "not 65536"),
+    ],
+)  # fmt: skip
+def test_bad_usage_exits_2(
+    python: Python, args: list[str], error: str
+) -> None:
+    assert usage_error(python, RECEIVER, *args) == error

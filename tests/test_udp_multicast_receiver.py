@@ -1,0 +1,120 @@
+"""examples/udp_multicast_receiver.py, run as its page shows, over IPv4 and
+IPv6, on two hosts the tests make (network namespaces joined by a veth
+pair, so nothing leaves the machine), with its sender and socat; every
+supported Python."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+
+import pytest
+from conftest import (
+    TIMEOUT,
+    Python,
+    in_ns,
+    on,
+    run,
+    start_server,
+    usage_error,
+)
+
+RECEIVER = "examples/udp_multicast_receiver.py"
+SENDER = "examples/udp_multicast_sender.py"
+GROUPS = {
+    "ipv4": ("239.255.0.1", "239.255.0.2"),
+    "ipv6": ("ff02::1234", "ff02::5678"),
+}
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_members_hear_it_and_answer_others_do_not(
+    python: Python, hosts: tuple[str, str], family: str
+) -> None:
+    a, b = hosts
+    group, other = GROUPS[family]
+    args = ("--interface", "eth0", "--timeout", "5")
+    with start_server(
+        "--host", group, "--name", "one", *args,
+        script=RECEIVER, python=on(python, b),
+    ) as one:  # fmt: skip
+        port = str(one.port)
+        with start_server(
+            "--host", group, "--port", port, "--name", "two", *args,
+            script=RECEIVER, python=on(python, b),
+        ) as two, start_server(
+            "--host", other, "--port", port, "--name", "elsewhere", *args,
+            script=RECEIVER, python=on(python, b),
+        ) as elsewhere:  # fmt: skip
+            sent = run(
+                SENDER, "--host", group, "--port", port,
+                "--interface", "eth0", python=on(python, a),
+            )  # fmt: skip
+            results = [r.stop(signal.SIGTERM) for r in (one, two, elsewhere)]
+    assert (sent.returncode, sent.stderr) == (0, "")
+    answers = sorted(sent.stdout.splitlines()[1:3])
+    assert [line.rsplit(": ", 1)[1] for line in answers] == [
+        "b'one'",
+        "b'two'",
+    ]
+    assert sent.stdout.endswith("2 answers\n")
+    for status, out, err in results[:2]:
+        assert (status, err) == (0, "")
+        assert out.endswith(": b'Who is there?'\nstopped: heard 1 datagram\n")
+    assert results[2] == (0, "stopped: heard 0 datagrams\n", "")
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_joins_when_it_starts_and_leaves_when_it_stops(
+    python: Python, hosts: tuple[str, str], family: str
+) -> None:
+    _, b = hosts
+    group = GROUPS[family][0]
+    kind = "inet6" if family == "ipv6" else "inet"
+
+    def joined() -> bool:
+        shown = in_ns(b, "ip", "maddr", "show", "dev", "eth0")
+        return [kind, group] in (line.split() for line in shown.splitlines())
+
+    assert not joined()
+    with start_server(
+        "--host", group, "--interface", "eth0",
+        script=RECEIVER, python=on(python, b),
+    ) as receiver:  # fmt: skip
+        assert joined()
+        assert receiver.stop(signal.SIGTERM)[0] == 0
+    assert not joined()
+
+
+def test_hears_socat(python: Python, hosts: tuple[str, str]) -> None:
+    a, b = hosts
+    with start_server(
+        "--interface", "eth0", script=RECEIVER, python=on(python, b)
+    ) as receiver:
+        subprocess.run(
+            ["ip", "netns", "exec", a, "socat", "-u", "-",
+             f"UDP4-DATAGRAM:239.255.0.1:{receiver.port},"
+             "ip-multicast-if=10.9.0.1"],
+            input=b"from socat", check=True, timeout=TIMEOUT,
+        )  # fmt: skip
+        status, out, _ = receiver.stop()
+    assert status == 0
+    assert out.startswith("from 10.9.0.1:")
+    assert out.endswith(": b'from socat'\nstopped: heard 1 datagram\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--host", "10.0.0.1"], "argument --host: not a multicast group "
+         "(224.0.0.0/4 or ff00::/8): '10.0.0.1'"),
+        (["--host", "nowhere"], "argument --host: not a multicast group "
+         "(224.0.0.0/4 or ff00::/8): 'nowhere'"),
+        (["--interface", "nope0"], "argument --interface: no such "
+         "interface: 'nope0'"),
+    ],
+)  # fmt: skip
+def test_bad_usage_exits_2(
+    python: Python, args: list[str], error: str
+) -> None:
+    assert usage_error(python, RECEIVER, *args) == error

@@ -1,0 +1,109 @@
+"""examples/udp_multicast_sender.py, run as its page shows, on two hosts the
+tests make (network namespaces joined by a veth pair, so nothing leaves the
+machine): loopback, TTL, socat, silence; every supported Python."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+from conftest import (
+    Python,
+    on,
+    run,
+    start_server,
+    third_party,
+    usage_error,
+)
+
+SENDER = "examples/udp_multicast_sender.py"
+RECEIVER = "examples/udp_multicast_receiver.py"
+
+
+@pytest.mark.parametrize(
+    ("ttl", "heard_there"), [("1", True), ("0", False)], ids=["ttl1", "ttl0"]
+)
+def test_loopback_is_on_and_the_ttl_says_how_far_it_goes(
+    python: Python, hosts: tuple[str, str], ttl: str, heard_there: bool
+) -> None:
+    # A receiver on the sender's own host hears it (loopback); one on the
+    # other host only if the TTL lets the datagram leave (0: it may not).
+    a, b = hosts
+    args = ("--interface", "eth0", "--timeout", "5")
+    with start_server(
+        "--name", "here", *args, script=RECEIVER, python=on(python, a)
+    ) as here:
+        port = str(here.port)
+        with start_server(
+            "--name", "there", "--port", port, *args,
+            script=RECEIVER, python=on(python, b),
+        ) as there:  # fmt: skip
+            sent = run(
+                SENDER, "--port", port, "--interface", "eth0", "--ttl", ttl,
+                "-v", python=on(python, a),
+            )  # fmt: skip
+            stopped = [r.stop(signal.SIGTERM) for r in (here, there)]
+    assert sent.returncode == 0
+    assert f"udp_sender: interface 2, TTL {ttl}, loopback on\n" in sent.stderr
+    assert "b'here'" in sent.stdout
+    assert ("b'there'" in sent.stdout) == heard_there
+    assert stopped[0][1].endswith("stopped: heard 1 datagram\n")
+    heard = "1 datagram" if heard_there else "0 datagrams"
+    assert stopped[1][1].endswith(f"stopped: heard {heard}\n")
+
+
+def test_socat_as_a_member_answers(
+    python: Python, hosts: tuple[str, str]
+) -> None:
+    a, b = hosts
+    argv = ["ip", "netns", "exec", b, "socat",
+            "UDP4-RECVFROM:0,ip-add-membership=239.255.0.1:eth0,reuseaddr,"
+            "fork", "PIPE"]  # fmt: skip
+    with third_party(argv, "udp") as port:
+        result = run(
+            SENDER, "--port", str(port), "--interface", "eth0", "ping",
+            python=on(python, a),
+        )  # fmt: skip
+    assert (result.returncode, result.stderr) == (0, "")
+    assert f"answer from 10.9.0.2:{port}: b'ping'\n" in result.stdout
+
+
+def test_nobody_in_the_group_is_no_answer(
+    python: Python, hosts: tuple[str, str]
+) -> None:
+    a, _ = hosts
+    result = run(
+        SENDER, "--host", "ff02::1234", "--interface", "eth0",
+        "--timeout", "0.3", python=on(python, a),
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (
+        1, "sent 13 bytes to [ff02::1234]:8888\n",
+    )  # fmt: skip
+    assert result.stderr == (
+        "error: [ff02::1234]:8888: no answer within 0.3 s\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--ttl", "256"], "argument --ttl: must be from 0 to 255, not 256"),
+        (["--host", "127.0.0.1"], "argument --host: not a multicast group "
+         "(224.0.0.0/4 or ff00::/8): '127.0.0.1'"),
+    ],
+)  # fmt: skip
+def test_bad_usage_exits_2(
+    python: Python, args: list[str], error: str
+) -> None:
+    assert usage_error(python, SENDER, *args) == error
+
+
+def test_no_interface_and_no_route_is_unreachable(
+    python: Python, hosts: tuple[str, str]
+) -> None:
+    # The hosts have no default route: without --interface, the kernel
+    # finds no way to the group.
+    a, _ = hosts
+    result = run(SENDER, python=on(python, a))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == "error: 239.255.0.1:8888: Network is unreachable\n"
