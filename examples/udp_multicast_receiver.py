@@ -107,6 +107,8 @@ def group_args(
             f"argument --host: not a multicast group (224.0.0.0/4 or "
             f"ff00::/8): {args.host!r}"
         )
+    if args.host.lower().startswith("ff02:") and not args.interface:
+        options.error("a link-local group (ff02::/16) needs --interface")
     return args
 
 

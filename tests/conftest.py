@@ -247,6 +247,18 @@ def namespace() -> Iterator[str]:
         subprocess.run(["ip", "netns", "delete", name], timeout=TIMEOUT)
 
 
+def drop(ns: str, *rules: str, hook: str = "input") -> None:
+    """Add nftables rules to a hook of the namespace."""
+    subprocess.run(
+        ["ip", "netns", "exec", ns, "nft",
+         f"add table inet t; add chain inet t c "
+         f"{{ type filter hook {hook} priority 0; }}; "
+         + "; ".join(f"add rule inet t c {rule}" for rule in rules)],
+        check=True,
+        timeout=TIMEOUT,
+    )  # fmt: skip
+
+
 @contextmanager
 def two_hosts() -> Iterator[tuple[str, str]]:
     """Two network namespaces joined by a veth pair, as two hosts on one

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import re
-import subprocess
 import time
 
 import pytest
@@ -21,9 +20,9 @@ from conftest import (
     CLIENT,
     FAST_SERVER,
     SERVER,
-    TIMEOUT,
     Python,
     Server,
+    drop,
     namespace,
     run,
     start_server,
@@ -99,18 +98,6 @@ def test_random_loss_duplication_and_reordering(
 
     with Relay(server.address, faults) as relay:
         client_through(python, client, relay, "--retries", "10")
-
-
-def drop(ns: str, *rules: str, hook: str = "input") -> None:
-    """Add nftables rules to a hook of the namespace."""
-    subprocess.run(
-        ["ip", "netns", "exec", ns, "nft",
-         f"add table inet t; add chain inet t c "
-         f"{{ type filter hook {hook} priority 0; }}; "
-         + "; ".join(f"add rule inet t c {rule}" for rule in rules)],
-        check=True,
-        timeout=TIMEOUT,
-    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

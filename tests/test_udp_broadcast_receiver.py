@@ -12,6 +12,8 @@ from conftest import (
     TIMEOUT,
     Python,
     Server,
+    drop,
+    namespace,
     read_line,
     run,
     start_server,
@@ -127,3 +129,23 @@ def test_bad_usage_exits_2(
     python: Python, args: list[str], error: str
 ) -> None:
     assert usage_error(python, RECEIVER, *args) == error
+
+
+def test_an_answer_it_cannot_send_is_logged_and_it_goes_on(
+    python: Python,
+) -> None:
+    # In a namespace of the test's own, nftables drops its answers on the
+    # way out: sendto() fails with EPERM.
+    with namespace() as ns:
+        inside = python.prefixed("ip", "netns", "exec", ns)
+        with start_server(script=RECEIVER, python=inside) as receiver:
+            drop(ns, f"udp sport {receiver.port} drop", hook="output")
+            for _ in range(2):
+                result = run(
+                    SENDER, "--port", str(receiver.port), "--timeout", "0.2",
+                    python=inside,
+                )  # fmt: skip
+                assert result.returncode == 1
+            status, out, err = receiver.stop()
+    assert (status, out.splitlines()[-1]) == (0, "stopped: heard 2 datagrams")
+    assert err.count("answer lost: Operation not permitted\n") == 2

@@ -13,6 +13,7 @@ from conftest import (
     TIMEOUT,
     Python,
     in_ns,
+    needs_root,
     on,
     run,
     start_server,
@@ -112,9 +113,26 @@ def test_hears_socat(python: Python, hosts: tuple[str, str]) -> None:
          "(224.0.0.0/4 or ff00::/8): 'nowhere'"),
         (["--interface", "nope0"], "argument --interface: no such "
          "interface: 'nope0'"),
+        (["--host", "ff02::1234"], "a link-local group (ff02::/16) needs "
+         "--interface"),
     ],
 )  # fmt: skip
 def test_bad_usage_exits_2(
     python: Python, args: list[str], error: str
 ) -> None:
     assert usage_error(python, RECEIVER, *args) == error
+
+
+def test_a_port_it_may_not_bind_exits_1(python: Python) -> None:
+    # Ports below 1024 need CAP_NET_BIND_SERVICE, which root loses here.
+    needs_root("a port below 1024")
+    result = run(
+        RECEIVER, "--port", "7",
+        python=python.prefixed(
+            "setpriv", "--bounding-set", "-net_bind_service"
+        ),
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "error: cannot join 239.255.0.1:7: Permission denied\n"
+    )
