@@ -85,7 +85,7 @@ def test_delayed_reply_inside_the_timeout(
     assert ms >= 200  # 0.1 s each way
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("seed", [1, 2, 3])
 def test_random_loss_duplication_and_reordering(
     python: Python, client: str, server: Server, seed: int
 ) -> None:

@@ -78,15 +78,20 @@ if "--child" in sys.argv:
 
 
 def state(pid: int) -> str:
-    """A process's state letter (Linux /proc): R, S, T (stopped), Z..."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
+    """A process's state letter (Linux /proc): R, S, T (stopped), Z...;
+    "gone" once it has been reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return "gone"
     return stat.rsplit(")", 1)[1].split()[0]
 
 
 def wait_for_state(pid: int, wanted: str) -> None:
-    """Wait until process pid is in state wanted, polling /proc."""
+    """Wait until process pid is in state wanted, or gone (its parent may
+    have killed it first, as with a short --timeout), polling /proc."""
     deadline = time.monotonic() + TIMEOUT
-    while state(pid) != wanted:
+    while state(pid) not in (wanted, "gone"):
         assert time.monotonic() < deadline, f"{pid} not in state {wanted}"
         time.sleep(0.01)  # not a wait for readiness: polling for it
 
