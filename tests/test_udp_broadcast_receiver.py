@@ -6,9 +6,12 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
+import sys
+from typing import Any
 
 import pytest
 from conftest import (
+    ROOT,
     TIMEOUT,
     Python,
     Server,
@@ -20,6 +23,9 @@ from conftest import (
     udp_socket,
     usage_error,
 )
+
+sys.path.insert(0, str(ROOT / "examples"))
+from udp_broadcast_receiver import serve
 
 RECEIVER = "examples/udp_broadcast_receiver.py"
 SENDER = "examples/udp_broadcast_sender.py"
@@ -149,3 +155,37 @@ def test_an_answer_it_cannot_send_is_logged_and_it_goes_on(
             status, out, err = receiver.stop()
     assert (status, out.splitlines()[-1]) == (0, "stopped: heard 2 datagrams")
     assert err.count("answer lost: Operation not permitted\n") == 2
+
+
+class SignalWhileAnswering:
+    """A socket with one datagram waiting, on which a signal arrives while
+    the receiver answers it: a moment a test cannot hit from outside."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def settimeout(self, timeout: float) -> None:
+        pass
+
+    def getsockname(self) -> tuple[str, int]:
+        return (BROADCAST, 8888)
+
+    def recvfrom(self, size: int) -> tuple[bytes, Any]:
+        assert not self.sent, "waited for another datagram after the signal"
+        return b"who?", ("127.0.0.1", 40_000)
+
+    def sendto(self, data: bytes, addr: Any) -> int:
+        signal.raise_signal(signal.SIGTERM)
+        self.sent.append(data)
+        return len(data)
+
+
+def test_a_signal_mid_answer_lets_it_finish_then_stops() -> None:
+    sock = SignalWhileAnswering()
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        heard, idle = serve(sock, b"me", 5.0)  # type: ignore[arg-type]
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+    assert (sock.sent, heard, idle) == ([b"me"], 1, False)
