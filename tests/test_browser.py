@@ -193,7 +193,7 @@ def test_page_loads_offline_without_errors(
 
 
 @pytest.mark.parametrize("name", RECIPES)
-def test_code_blocks_are_the_files_and_copy_them(
+def test_code_blocks_are_the_files_and_copy_them_and_tabs_switch(
     page: Page, site: str, name: str
 ) -> None:
     page.goto(url_of(site, name))
@@ -223,11 +223,12 @@ def test_code_blocks_are_the_files_and_copy_them(
         block.locator("button[data-md-type=copy]").click()
         copied = page.evaluate("navigator.clipboard.readText()")
         assert copied.rstrip("\n") == expected.rstrip("\n"), path
+    if name in TABBED:
+        tabs_switch(page)
 
 
-@pytest.mark.parametrize("name", TABBED)
-def test_tabs_switch(page: Page, site: str, name: str) -> None:
-    page.goto(url_of(site, name))
+def tabs_switch(page: Page) -> None:
+    """Each tab label shows its own block and hides the others."""
     sets = page.locator(".tabbed-set")
     assert sets.count() >= 1
     for i in range(sets.count()):

@@ -339,5 +339,5 @@ def test_ci_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     command = ci[-1]
-    assert "python -m pytest -n 4 --cov --cov-fail-under=100" in command
+    assert "python -m pytest -n 3 --cov --cov-fail-under=100" in command
     assert f"\n{command}\n" in readme
