@@ -323,6 +323,28 @@ def in_ns(ns: str, *command: str) -> str:
     ).stdout  # fmt: skip
 
 
+# x86_64 Linux's calls that wait: poll, select, epoll_wait, pselect6,
+# ppoll, epoll_pwait, epoll_pwait2.
+WAITING_CALLS = {"7", "23", "232", "270", "271", "281", "441"}
+
+
+def interrupt_while_waiting(proc: subprocess.Popen[str]) -> None:
+    """Send SIGINT once proc's main thread waits in poll() or the like.
+
+    A signal that lands between Python's last look at its signals and the
+    system call that then waits is seen only when that wait ends: a race
+    of microseconds for a person at Ctrl+C, but one a test that signals
+    just as the client reaches its wait hits now and then (1 in 150 seen
+    here). /proc/PID/syscall names the call the main thread is in.
+    """
+    deadline = time.monotonic() + TIMEOUT
+    syscall = Path(f"/proc/{proc.pid}/syscall")
+    while syscall.read_text().split()[0] not in WAITING_CALLS:
+        assert time.monotonic() < deadline, "it never waited"
+        time.sleep(0.005)  # not a wait for readiness: polling for it
+    proc.send_signal(signal.SIGINT)
+
+
 def read_line(stream: IO[str], timeout: float = TIMEOUT) -> str:
     """Read one line from a pipe, waiting at most timeout seconds.
 

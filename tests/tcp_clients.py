@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import struct
 import subprocess
@@ -26,6 +25,7 @@ from conftest import (
     TIMEOUT,
     Python,
     Server,
+    interrupt_while_waiting,
     read_all,
     run,
     spawn,
@@ -239,7 +239,7 @@ def test_ctrl_c_while_waiting_exits_130_quietly(
     python: Python, script: str, tcp_peer: socket.socket
 ) -> None:
     with against(python, script, tcp_peer, "--timeout", "30") as (client, _):
-        client.send_signal(signal.SIGINT)  # it waits for the echo
+        interrupt_while_waiting(client)  # it waits for the echo
         out, err = client.communicate(timeout=TIMEOUT)
     assert (client.returncode, out, err) == (130, "", "")
 

@@ -13,7 +13,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import TIMEOUT, Python, read_line, run, usage_error
+from conftest import (
+    TIMEOUT,
+    Python,
+    interrupt_while_waiting,
+    read_line,
+    run,
+    usage_error,
+)
 
 SCRIPT = "examples/socketpair_ipc.py"
 # The child is started with sys.executable alone: these make it as strict
@@ -229,7 +236,7 @@ def test_ctrl_c_ends_parent_and_child_with_130(
 ) -> None:
     with parent_and_child(python, tmp_path) as (proc, child):
         assert proc.stderr and "then end of file" in read_line(proc.stderr)
-        proc.send_signal(signal.SIGINT)  # while it waits for the reply
+        interrupt_while_waiting(proc)  # while it waits for the reply
         code, out, err = finish(proc)
     assert (code, out, err) == (130, "", "")
     with pytest.raises(ProcessLookupError):

@@ -9,13 +9,20 @@ runs once per supported Python (the `python` fixture).
 from __future__ import annotations
 
 import re
-import signal
 import socket
 import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import TIMEOUT, Python, Server, run, spawn, start_server
+from conftest import (
+    TIMEOUT,
+    Python,
+    Server,
+    interrupt_while_waiting,
+    run,
+    spawn,
+    start_server,
+)
 
 CLIENT = "examples/tcp_echo_client_naive.py"
 
@@ -73,7 +80,7 @@ def test_ctrl_c_while_stalled_exits_130_quietly(
     conn, _ = tcp_peer.accept()  # and never reads: the client will stall
     with conn:
         assert conn.recv(1)  # it is sending
-        client.send_signal(signal.SIGINT)
+        interrupt_while_waiting(client)
         out, err = client.communicate(timeout=TIMEOUT)
     assert (client.returncode, out, err) == (130, "", "")
 

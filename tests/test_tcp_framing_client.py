@@ -9,7 +9,6 @@ peers that break the framing.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import struct
 import subprocess
@@ -22,6 +21,7 @@ from conftest import (
     TIMEOUT,
     Python,
     Server,
+    interrupt_while_waiting,
     run,
     spawn,
     start_server,
@@ -201,6 +201,6 @@ def test_ctrl_c_while_waiting_exits_130_quietly(
     python: Python, tcp_peer: socket.socket
 ) -> None:
     with against(python, tcp_peer, "--timeout", "30") as (client, _):
-        client.send_signal(signal.SIGINT)  # it waits for the reply
+        interrupt_while_waiting(client)  # it waits for the reply
         out, err = client.communicate(timeout=TIMEOUT)
     assert (client.returncode, out, err) == (130, "", "")

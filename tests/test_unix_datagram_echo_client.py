@@ -6,7 +6,6 @@ every supported Python."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from conftest import (
     TIMEOUT,
     Python,
     flood,
+    interrupt_while_waiting,
     run,
     spawn,
     start_unix_server,
@@ -122,7 +122,7 @@ def test_ctrl_c_while_waiting_exits_130_quietly(
 ) -> None:
     client = spawn(python, CLIENT, "--path", str(sock_path), "--timeout", "30")
     silent.recv(100)  # it has sent, and now waits for the echo
-    client.send_signal(signal.SIGINT)
+    interrupt_while_waiting(client)
     out, err = client.communicate(timeout=TIMEOUT)
     assert (client.returncode, out, err) == (130, "", "")
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from conftest import (
     TIMEOUT,
     Python,
+    interrupt_while_waiting,
     needs_root,
     read_all,
     run,
@@ -140,7 +140,7 @@ def test_ctrl_c_while_waiting_exits_130_quietly(
     conn, _ = silent.accept()
     with conn:
         assert read_all(conn) == b"Hello, stream!"  # it waits for the echo
-        client.send_signal(signal.SIGINT)
+        interrupt_while_waiting(client)
         out, err = client.communicate(timeout=TIMEOUT)
     assert (client.returncode, out, err) == (130, "", "")
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import signal
 import socket
 import ssl
 import threading
@@ -24,6 +23,7 @@ import pytest
 from conftest import (
     TIMEOUT,
     Python,
+    interrupt_while_waiting,
     openssl_server,
     run,
     spawn,
@@ -196,7 +196,7 @@ def test_ctrl_c_in_the_handshake_ends_it_with_130(
     conn, _ = tcp_peer.accept()
     with conn:
         assert conn.recv(5)[:1] == b"\x16"  # a TLS handshake record: hello
-        client.send_signal(signal.SIGINT)
+        interrupt_while_waiting(client)
         out, err = client.communicate(timeout=TIMEOUT)
     assert (client.returncode, out, err) == (130, "", "")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import time
@@ -21,6 +20,7 @@ from conftest import (
     Python,
     Server,
     flood,
+    interrupt_while_waiting,
     run,
     spawn,
     start_server,
@@ -103,7 +103,7 @@ def test_ctrl_c_while_waiting_exits_130_quietly(
         python, script, peer.getsockname()[1], "--timeout", "30"
     )
     peer.recvfrom(65535)  # it has sent, and now waits for the echo
-    client.send_signal(signal.SIGINT)
+    interrupt_while_waiting(client)
     out, err = client.communicate(timeout=TIMEOUT)
     assert (client.returncode, out, err) == (130, "", "")
 
