@@ -13,6 +13,7 @@ from conftest import (
     run,
     start_server,
     third_party,
+    udp_socket,
     usage_error,
 )
 
@@ -72,15 +73,17 @@ def test_nobody_in_the_group_is_no_answer(
     python: Python, hosts: tuple[str, str]
 ) -> None:
     a, _ = hosts
+    with udp_socket() as free:
+        port = free.getsockname()[1]  # any port: the host is the test's own
     result = run(
-        SENDER, "--host", "ff02::1234", "--interface", "eth0",
-        "--timeout", "0.3", python=on(python, a),
+        SENDER, "--host", "ff02::1234", "--port", str(port),
+        "--interface", "eth0", "--timeout", "0.3", python=on(python, a),
     )  # fmt: skip
     assert (result.returncode, result.stdout) == (
-        1, "sent 13 bytes to [ff02::1234]:8888\n",
+        1, f"sent 13 bytes to [ff02::1234]:{port}\n",
     )  # fmt: skip
     assert result.stderr == (
-        "error: [ff02::1234]:8888: no answer within 0.3 s\n"
+        f"error: [ff02::1234]:{port}: no answer within 0.3 s\n"
     )
 
 
