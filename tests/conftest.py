@@ -7,6 +7,8 @@ found through their "listening on" line; nothing sleeps to wait.
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import itertools
 import os
 import re
@@ -87,10 +89,78 @@ HERE = Python()  # for the examples
 PLAIN = Python((sys.executable,))
 
 
-@pytest.fixture(params=VERSIONS.split(","), ids=lambda v: f"py{v}")
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run a test that takes `python` once per supported Python, or, if it
+    is marked `once`, on this venv's Python alone (see pyproject.toml)."""
+    if "python" not in metafunc.fixturenames:
+        return
+    versions = VERSIONS.split(",")
+    if metafunc.definition.get_closest_marker("once"):
+        versions = [CURRENT] if CURRENT in versions else versions[:1]
+    metafunc.parametrize(
+        "python", versions, indirect=True, ids=[f"py{v}" for v in versions]
+    )
+
+
+@pytest.fixture
 def python(request: pytest.FixtureRequest) -> Python:
-    """Each supported Python in turn, to launch the examples with."""
+    """A supported Python, to launch the examples with."""
     return Python.find(request.param)
+
+
+# Orphans come to this process: whatever a test starts, and whatever that
+# starts in turn (ncat's cat for each connection), becomes this process's
+# child when its parent ends, so leaves_no_process() below can see it.
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def children() -> dict[int, str]:
+    """This process's live children (Linux /proc): pid and command line.
+    Those that have ended (zombies) are reaped on the way."""
+    live = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            pids = (task / "children").read_text().split()
+        except FileNotFoundError:  # a thread that has just ended
+            continue
+        for pid in map(int, pids):
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except FileNotFoundError:
+                continue
+            if stat.rsplit(")", 1)[1].split()[0] == "Z":
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:  # reaped by its Popen meanwhile
+                    pass
+            else:
+                live[pid] = command.replace(b"\0", b" ").decode().strip()
+    return live
+
+
+@pytest.fixture(autouse=True)
+def leaves_no_process() -> Iterator[None]:
+    """Fail a test that leaves a process running: every process a test
+    starts, and everything those start, has ended when it ends (allowing
+    a second for what was just signalled)."""
+    before = set(children())
+    yield
+    deadline = time.monotonic() + 1
+    while left := {
+        pid: command
+        for pid, command in children().items()
+        if pid not in before
+    }:
+        if time.monotonic() > deadline:
+            for pid in left:
+                os.kill(pid, signal.SIGKILL)
+            pytest.fail(f"processes left running: {left}")
+        time.sleep(0.01)  # not a wait for readiness: polling for it
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -535,6 +605,7 @@ def unix_peer(argv: list[str], path: Path) -> Iterator[None]:
         [arg.replace("PATH", str(path)) for arg in argv],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + TIMEOUT
@@ -543,8 +614,7 @@ def unix_peer(argv: list[str], path: Path) -> Iterator[None]:
             time.sleep(0.01)  # not a wait for readiness: polling for it
         yield
     finally:
-        proc.terminate()
-        proc.wait(timeout=TIMEOUT)
+        end_group(proc)
 
 
 def unix_listening(path: Path) -> bool:
@@ -568,6 +638,7 @@ def socat_server() -> Iterator[int]:
         ["socat", "-d", "-d", "UDP4-RECVFROM:0,bind=127.0.0.1,fork", "PIPE"],
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
     try:
         assert proc.stderr is not None
@@ -575,7 +646,7 @@ def socat_server() -> Iterator[int]:
         assert "receiving on" in read_line(proc.stderr)
         yield port_of(proc.pid)
     finally:
-        proc.terminate()
+        end_group(proc)
         proc.communicate(timeout=TIMEOUT)
 
 
@@ -586,13 +657,26 @@ def third_party(argv: list[str], table: str) -> Iterator[int]:
     Such programs show port 0 as they were told, so /proc tells the port.
     """
     proc = subprocess.Popen(
-        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         yield port_of(proc.pid, table)
     finally:
-        proc.terminate()
-        proc.wait(timeout=TIMEOUT)
+        end_group(proc)
+
+
+def end_group(proc: subprocess.Popen[Any]) -> None:
+    """End a program started with start_new_session=True and everything
+    it started (ncat's and socat's child for each connection): SIGTERM to
+    its process group, then wait for it."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:  # the whole group has ended already
+        pass
+    proc.wait(timeout=TIMEOUT)
 
 
 # socat forks a cat for each connection; cat ends at the client's EOF, and
@@ -717,6 +801,33 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     (folder / "examples").symlink_to(ROOT / "examples")
     return folder
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site, built once by `mkdocs build --strict`, whose messages are
+    in its build.log. The first of pytest-xdist's processes to ask builds
+    it, in the folder they share; the others wait for it."""
+    shared = tmp_path_factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:  # a worker's own: popen-gwN
+        shared = shared.parent
+    with open(shared / "site.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        folder = shared / "site"
+        if not folder.exists():
+            result = run(
+                "-m", "mkdocs", "build", "--strict", "--site-dir",
+                str(folder), timeout=TIMEOUT * 4, python=PLAIN,
+            )  # fmt: skip
+            (shared / "build.log").write_text(
+                f"exit status {result.returncode}\n{result.stderr}"
+            )
+    return folder
+
+
+def site_build_log(folder: Path) -> str:
+    """What the build of built_site() said."""
+    return (folder.parent / "build.log").read_text()
 
 
 def tls_args(certs: Path, name: str = "localhost") -> tuple[str, ...]:

@@ -95,6 +95,7 @@ def test_echoes_every_byte_of_connections_at_once_over_ipv6(
     assert out == f"stopped: served 4 connections, echoed {total} bytes\n"
 
 
+@pytest.mark.once
 def test_1000_connections_at_once_then_a_new_client(
     python: Python, script: str
 ) -> None:
@@ -325,6 +326,7 @@ def test_answers_socat(server: Server) -> None:
          "than 0 and at most 3600 seconds, not inf"),
     ],
 )  # fmt: skip
+@pytest.mark.once
 def test_bad_usage_exits_2(
     python: Python, script: str, args: list[str], error: str
 ) -> None:

@@ -42,6 +42,7 @@ def test_help_shows_every_option_with_its_default(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", CLIENTS)
+@pytest.mark.once
 def test_a_name_that_does_not_resolve_is_one_line_and_exit_1(
     python: Python, name: str
 ) -> None:

@@ -10,10 +10,13 @@ free one here) and timings. `pytest --update-output` rewrites the files.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -27,6 +30,7 @@ from conftest import (
     ROOT,
     TIMEOUT,
     Python,
+    needs_root,
     run,
     start_server,
     started,
@@ -339,5 +343,45 @@ def test_ci_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     command = ci[-1]
+    assert command.startswith("sh tests/setup.sh && ")
     assert "python -m pytest -n 3 --cov --cov-fail-under=100" in command
     assert f"\n{command}\n" in readme
+
+
+def test_setup_names_what_it_cannot_install_in_one_line() -> None:
+    # A user who may not install (nobody), on a machine where only sh and
+    # the commands setup.sh itself uses are on the PATH.
+    needs_root("running the set-up as another user")
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o755)  # for nobody
+        for program in ("sh", "id", "python3", "tr", "sudo"):
+            found = shutil.which(program)
+            if found:
+                (Path(folder) / program).symlink_to(found)
+        result = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+             "env", f"PATH={folder}", "sh", "tests/setup.sh"],
+            cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT,
+        )  # fmt: skip
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "setup: missing: socat ncat openssl chromium ip nft ss; install "
+        "them with: sudo apt-get install socat ncat openssl chromium "
+        "fonts-liberation iproute2 nftables\n"
+    )
+
+
+def test_setup_names_a_missing_python(tmp_path: Path) -> None:
+    result = subprocess.run(
+        ["sh", "tests/setup.sh"],
+        cwd=ROOT,
+        env={**os.environ, "COOKBOOK_PYTHONS": "3.11,2.1",
+             "PYENV_ROOT": str(tmp_path)},
+        capture_output=True, text=True, timeout=TIMEOUT,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"setup: no Python 3.11 2.1 under {tmp_path}/versions; install "
+        "each with pyenv install VERSION, or test on fewer, e.g. "
+        "COOKBOOK_PYTHONS=3.11\n"
+    )

@@ -51,6 +51,7 @@ def client_through(
     return float(ms), int(attempts)
 
 
+@pytest.mark.once
 def test_duplicates_count_once(
     python: Python, client: str, server: Server
 ) -> None:
@@ -86,6 +87,7 @@ def test_delayed_reply_inside_the_timeout(
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.once
 def test_random_loss_duplication_and_reordering(
     python: Python, client: str, server: Server, seed: int
 ) -> None:
@@ -117,6 +119,7 @@ def test_random_loss_duplication_and_reordering(
     ],
     ids=["requests-2-of-3", "replies-2-of-3", "both-30-percent"],
 )
+@pytest.mark.once
 def test_completes_through_loss(
     python: Python,
     client: str,
@@ -137,6 +140,7 @@ def test_completes_through_loss(
     assert f"({attempts}" in result.stdout
 
 
+@pytest.mark.once
 def test_everything_lost_exits_1_within_its_bound(
     python: Python, client: str
 ) -> None:
@@ -157,6 +161,7 @@ def test_everything_lost_exits_1_within_its_bound(
     assert 3.0 <= elapsed < 3.0 + 5
 
 
+@pytest.mark.once
 def test_unreachable_network_exits_1(python: Python, client: str) -> None:
     # The namespace has loopback only: no route leads anywhere else, so
     # connect() fails at once and nothing is sent.
@@ -179,6 +184,7 @@ def test_unreachable_network_exits_1(python: Python, client: str) -> None:
     ],
     ids=["blocking", "asyncio", "fast"],
 )
+@pytest.mark.once
 def test_server_logs_replies_it_cannot_send_and_goes_on(
     python: Python, script: str, logged: list[str]
 ) -> None:

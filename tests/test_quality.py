@@ -6,8 +6,12 @@ column without a scroll bar.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+
 import pytest
-from conftest import PLAIN, TIMEOUT, run
+from conftest import PLAIN, TIMEOUT, children, run
 
 GATES = {
     "ruff-lint": ["ruff", "check", "."],
@@ -20,3 +24,19 @@ GATES = {
 def test_gate_passes(command: list[str]) -> None:
     result = run("-m", *command, timeout=TIMEOUT * 4, python=PLAIN)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_process_left_behind_is_seen() -> None:
+    # What every test's leaves_no_process() relies on: a process whose
+    # parent has ended (sleep, once sh exits) is this process's child.
+    started = subprocess.run(
+        ["sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    pid = int(started.stdout)
+    try:
+        assert children()[pid] == "sleep 60"
+    finally:
+        os.kill(pid, signal.SIGKILL)

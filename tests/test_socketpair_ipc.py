@@ -82,6 +82,16 @@ import os, signal, sys
 if "--child" in sys.argv:
     os.kill(os.getpid(), signal.SIGSTOP)
 """
+# With HOLD, and a file to pass: the parent too stops itself, at its first
+# send (the only one through sendmsg(), which is audited), the child
+# started and its socket's timeout running.
+HOLD_BOTH = f"""{HOLD}\
+elif "--pass-file" in sys.argv:
+    def stop_at_send(event, args):
+        if event == "socket.sendmsg":
+            os.kill(os.getpid(), signal.SIGSTOP)
+    sys.addaudithook(stop_at_send)
+"""
 
 
 def state(pid: int) -> str:
@@ -105,11 +115,15 @@ def wait_for_state(pid: int, wanted: str) -> None:
 
 @contextmanager
 def parent_and_child(
-    python: Python, tmp_path: Path, *args: str, stdin: Path | None = None
+    python: Python,
+    tmp_path: Path,
+    *args: str,
+    stdin: Path | None = None,
+    hold: str = HOLD,
 ) -> Iterator[tuple[subprocess.Popen[str], int]]:
     """Start the example with -v; yield it and its child's pid once the
     child has stopped itself (HOLD), before doing anything."""
-    (tmp_path / "sitecustomize.py").write_text(HOLD)
+    (tmp_path / "sitecustomize.py").write_text(hold)
     path = os.pathsep.join([str(tmp_path), *python.env.values()])
     with open(stdin or os.devnull, "rb") as source:
         proc = subprocess.Popen(
@@ -211,12 +225,13 @@ def test_a_child_that_dies_while_the_parent_sends(
 def test_a_child_whose_parent_stalls_times_out_on_its_own(
     python: Python, tmp_path: Path
 ) -> None:
-    big = tmp_path / "big"
-    big.write_bytes(os.urandom(8 * 2**20))
+    file = tmp_path / "notes.txt"
+    file.write_bytes(b" and what the file says")
     with parent_and_child(
-        python, tmp_path, "--timeout", "0.5", "-", stdin=big
-    ) as (proc, child):
-        os.kill(proc.pid, signal.SIGSTOP)  # blocked sending, and stopped
+        python, tmp_path, "--timeout", "0.5", "--pass-file", str(file), "hi",
+        hold=HOLD_BOTH,
+    ) as (proc, child):  # fmt: skip
+        wait_for_state(proc.pid, "T")  # stopped at its send (HOLD_BOTH)
         os.kill(child, signal.SIGCONT)
         try:
             wait_for_state(child, "Z")  # its read timed out; not yet reaped
@@ -256,6 +271,7 @@ def test_ctrl_c_ends_parent_and_child_with_130(
     ],
     ids=["timeout", "no-file", "a-folder", "empty-message"],
 )  # fmt: skip
+@pytest.mark.once
 def test_bad_usage_exits_2(
     python: Python, args: list[str], error: str
 ) -> None:

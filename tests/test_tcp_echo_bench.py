@@ -58,6 +58,7 @@ def test_measures_an_echo_server(python: Python, server: Server) -> None:
     assert out.startswith("stopped: served 6 connections")  # and the probe
 
 
+@pytest.mark.once
 def test_json_with_messages_larger_than_the_buffers(
     python: Python, server: Server
 ) -> None:
@@ -71,6 +72,7 @@ def test_json_with_messages_larger_than_the_buffers(
     assert 0 < figures["rtt_p50_us"] <= figures["rtt_p99_us"]
 
 
+@pytest.mark.once
 def test_nothing_listening_exits_1(
     python: Python, closed_tcp_port: int
 ) -> None:
@@ -84,6 +86,7 @@ def test_nothing_listening_exits_1(
     )
 
 
+@pytest.mark.once
 def test_waits_for_a_server_that_is_starting(python: Python) -> None:
     # The first probes are refused; then the server listens on the port.
     with tcp_listener() as stand_in:
@@ -107,6 +110,7 @@ def test_waits_for_a_server_that_is_starting(python: Python) -> None:
     ],
     ids=["closed", "different"],
 )
+@pytest.mark.once
 def test_a_peer_that_does_not_echo_stops_the_run_with_the_figures(
     python: Python, tcp_peer: socket.socket, reply: bytes, error: str
 ) -> None:
@@ -140,6 +144,7 @@ def test_a_peer_that_does_not_echo_stops_the_run_with_the_figures(
     assert "messages/s" in out
 
 
+@pytest.mark.once
 def test_a_peer_that_never_echoes_exits_1_within_the_timeout(
     python: Python, tcp_peer: socket.socket
 ) -> None:
@@ -160,6 +165,7 @@ def test_a_peer_that_never_echoes_exits_1_within_the_timeout(
 
 
 @pytest.mark.parametrize("reply", [b"!", None], ids=["other", "silent"])
+@pytest.mark.once
 def test_a_probe_that_is_not_echoed_exits_1(
     python: Python, tcp_peer: socket.socket, reply: bytes | None
 ) -> None:
@@ -209,6 +215,7 @@ def test_ctrl_c_mid_run_exits_130_quietly(python: Python) -> None:
          "here"),
     ],
 )  # fmt: skip
+@pytest.mark.once
 def test_bad_usage_exits_2(
     python: Python, args: list[str], error: str
 ) -> None:

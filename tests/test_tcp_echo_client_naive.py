@@ -42,6 +42,7 @@ def test_a_small_message_comes_back(python: Python, server: Server) -> None:
     assert result.stdout == "sent 1,000 bytes, then read all 1,000 back\n"
 
 
+@pytest.mark.once
 def test_64_mib_stalls_and_it_says_how_far_it_got(
     python: Python, server: Server
 ) -> None:

@@ -189,6 +189,7 @@ def test_verbose_logs_each_connection(python: Python) -> None:
         (["extra"], "unrecognized arguments: extra"),
     ],
 )  # fmt: skip
+@pytest.mark.once
 def test_bad_usage_exits_2(
     python: Python, args: list[str], error: str
 ) -> None:

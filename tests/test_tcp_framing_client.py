@@ -191,6 +191,7 @@ def test_nothing_listening_exits_1(python: Python, closed_port: int) -> None:
          "at most 3600 seconds, not nan"),
     ],
 )  # fmt: skip
+@pytest.mark.once
 def test_bad_usage_exits_2(
     python: Python, args: list[str], error: str
 ) -> None:

@@ -204,6 +204,7 @@ def test_messages_cut_anywhere_arrive_whole(server: Server) -> None:
         (["--max-size", "big"], "argument --max-size: not a number: 'big'"),
     ],
 )  # fmt: skip
+@pytest.mark.once
 def test_bad_usage_exits_2(
     python: Python, args: list[str], error: str
 ) -> None:

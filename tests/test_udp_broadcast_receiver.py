@@ -131,6 +131,7 @@ def test_an_address_not_on_this_machine_exits_1(python: Python) -> None:
          "not 65536"),
     ],
 )  # fmt: skip
+@pytest.mark.once
 def test_bad_usage_exits_2(
     python: Python, args: list[str], error: str
 ) -> None:

@@ -86,6 +86,7 @@ def test_answers_that_keep_coming_cannot_hold_it(
         assert out.read().endswith(" answers\n")
 
 
+@pytest.mark.once
 def test_socat_as_a_receiver_answers(python: Python) -> None:
     # socat echoes each datagram to its sender: the answer is the message.
     argv = [
@@ -119,6 +120,7 @@ def test_its_own_receiver_answers_with_its_name(python: Python) -> None:
         (["--port", "0"], "argument --port: must be from 1 to 65535, not 0"),
     ],
 )  # fmt: skip
+@pytest.mark.once
 def test_bad_usage_exits_2(
     python: Python, args: list[str], error: str
 ) -> None:

@@ -53,6 +53,7 @@ def test_measures_an_echo_server(python: Python, server: Server) -> None:
     assert float(figures["replies/s"].replace(",", "")) > 100
 
 
+@pytest.mark.once
 def test_json_for_saved_results(python: Python, server: Server) -> None:
     result = run(
         BENCH, "--port", str(server.port), "--json", "--window", "1",
@@ -67,6 +68,7 @@ def test_json_for_saved_results(python: Python, server: Server) -> None:
     assert 0 < figures["rtt_p50_us"] <= figures["rtt_p99_us"]
 
 
+@pytest.mark.once
 def test_nothing_listening_exits_1(python: Python, closed_port: int) -> None:
     result = run(BENCH, "--port", str(closed_port), *SHORT, python=python)
     assert result.returncode == 1
@@ -75,6 +77,7 @@ def test_nothing_listening_exits_1(python: Python, closed_port: int) -> None:
     )
 
 
+@pytest.mark.once
 def test_silent_server_exits_1_and_stops_by_itself(
     python: Python, peer: socket.socket
 ) -> None:
@@ -91,6 +94,7 @@ def test_silent_server_exits_1_and_stops_by_itself(
     )
 
 
+@pytest.mark.once
 def test_waits_for_a_server_that_is_starting(python: Python) -> None:
     # The benchmark starts first and probes; the port is refused for a
     # while (nothing is bound); then the server binds it.
@@ -107,6 +111,7 @@ def test_waits_for_a_server_that_is_starting(python: Python) -> None:
     assert out.startswith(f"127.0.0.1:{port}, 64-byte datagrams")
 
 
+@pytest.mark.once
 def test_server_that_stops_mid_run_keeps_the_figures(
     python: Python,
 ) -> None:
@@ -131,6 +136,7 @@ def test_server_that_stops_mid_run_keeps_the_figures(
     assert "replies/s" in out
 
 
+@pytest.mark.once
 def test_server_pid_that_exits_mid_run_gives_no_cpu_figures(
     python: Python, peer: socket.socket
 ) -> None:
@@ -173,6 +179,7 @@ def test_ctrl_c_mid_run_exits_130_quietly(python: Python) -> None:
     assert (bench.returncode, out, err) == (130, "", "")
 
 
+@pytest.mark.once
 def test_server_pid_that_does_not_exist_is_bad_usage(
     python: Python, server: Server
 ) -> None:
@@ -208,12 +215,14 @@ def test_server_pid_that_does_not_exist_is_bad_usage(
         (["--port", "0"], "argument --port: must be from 1 to 65535, not 0"),
     ],
 )
+@pytest.mark.once
 def test_bad_usage_exits_2(
     python: Python, args: list[str], error: str
 ) -> None:
     assert usage_error(python, BENCH, *args) == error
 
 
+@pytest.mark.once
 def test_late_echoes_are_lost_not_replies(
     python: Python, server: Server
 ) -> None:

@@ -117,6 +117,7 @@ def test_hears_socat(python: Python, hosts: tuple[str, str]) -> None:
          "--interface"),
     ],
 )  # fmt: skip
+@pytest.mark.once
 def test_bad_usage_exits_2(
     python: Python, args: list[str], error: str
 ) -> None:

@@ -24,6 +24,7 @@ RECEIVER = "examples/udp_multicast_receiver.py"
 @pytest.mark.parametrize(
     ("ttl", "heard_there"), [("1", True), ("0", False)], ids=["ttl1", "ttl0"]
 )
+@pytest.mark.once
 def test_loopback_is_on_and_the_ttl_says_how_far_it_goes(
     python: Python, hosts: tuple[str, str], ttl: str, heard_there: bool
 ) -> None:
@@ -53,6 +54,7 @@ def test_loopback_is_on_and_the_ttl_says_how_far_it_goes(
     assert stopped[1][1].endswith(f"stopped: heard {heard}\n")
 
 
+@pytest.mark.once
 def test_socat_as_a_member_answers(
     python: Python, hosts: tuple[str, str]
 ) -> None:
@@ -95,6 +97,7 @@ def test_nobody_in_the_group_is_no_answer(
          "(224.0.0.0/4 or ff00::/8): '127.0.0.1'"),
     ],
 )  # fmt: skip
+@pytest.mark.once
 def test_bad_usage_exits_2(
     python: Python, args: list[str], error: str
 ) -> None:

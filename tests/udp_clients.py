@@ -303,12 +303,14 @@ BYTES = "must be from 1 to 2147483647,"
         (["--bogus"], "unrecognized arguments: --bogus"),
     ],
 )
+@pytest.mark.once
 def test_bad_usage_exits_2(
     python: Python, script: str, args: list[str], error: str
 ) -> None:
     assert usage_error(python, script, *args) == error
 
 
+@pytest.mark.once
 def test_a_flood_of_strays_cannot_hold_it(
     python: Python, script: str, peer: socket.socket
 ) -> None:

@@ -193,6 +193,7 @@ BYTES = "must be from 1 to 2147483647,"
         (["extra"], "unrecognized arguments: extra"),
     ],
 )
+@pytest.mark.once
 def test_bad_usage_exits_2(
     python: Python, args: list[str], error: str, script: str
 ) -> None:
@@ -255,6 +256,7 @@ def rss_kb(pid: int) -> int:
 BURST = 30_000  # datagrams: enough to overflow any server's socket
 
 
+@pytest.mark.once
 def test_survives_a_burst_and_counts_its_losses(
     python: Python,
     server: Server,

@@ -66,6 +66,7 @@ def test_abstract_name(
         (["--host", "::1"], "unrecognized arguments: --host"),
     ],
 )  # fmt: skip
+@pytest.mark.once
 def test_bad_usage_exits_2(
     python: Python, script: str, args: list[str], error: str
 ) -> None:

@@ -177,6 +177,7 @@ def test_path_up_to_the_system_limit(
         (["--port", "8888"], "unrecognized arguments: --port 8888"),
     ],
 )  # fmt: skip
+@pytest.mark.once
 def test_bad_usage_exits_2(
     python: Python, script: str, args: list[str], error: str
 ) -> None:
