@@ -287,17 +287,22 @@ def recv_exactly(sock: socket.socket, size: int) -> bytearray:
 
 
 def parser(
-    description: str | None, server: bool = False, unix: bool = False
+    description: str | None,
+    server: bool = False,
+    unix: bool = False,
+    exits: str | None = None,
 ) -> argparse.ArgumentParser:
     """An argument parser with the options every example takes.
 
     --host, --port and -v/--verbose, with their defaults in --help; a
     server's --port may be 0, for any free port. unix: --path and
     --abstract instead of --host and --port. The description (the
-    example's docstring) is shown as written.
+    example's docstring) is shown as written, and exits (its exit
+    statuses) after the options.
     """
     new = argparse.ArgumentParser(
         description=description,
+        epilog=exits,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     if unix:

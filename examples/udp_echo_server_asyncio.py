@@ -5,18 +5,13 @@ and binds itself, then hands to loop.create_datagram_endpoint(sock=...).
 It prints "listening on HOST:PORT" once bound (--port 0 takes any free
 port); Ctrl+C (SIGINT) or SIGTERM stops it with a one-line summary.
 
-The options, the socket and its safe defaults, and the summary are the
-blocking server's (udp_echo_server_blocking.py, which this imports: copy
-both and net.py).
-
     python examples/udp_echo_server_asyncio.py
     python examples/udp_echo_server_asyncio.py --port 0 -v
-
-Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import signal
@@ -25,10 +20,14 @@ import sys
 from typing import Any, cast
 
 import net
-from udp_echo_server_blocking import SERVICE_PORTS
-from udp_echo_server_blocking import main as run_server
 
 log = logging.getLogger("udp_server")
+
+# --8<-- [start:lesson]
+# Source ports of the small datagram services (echo, discard, daytime, qotd,
+# chargen, time) and port 0. Answering one of them could start an endless
+# loop with another echo service, so, as inetd does, ignore them.
+SERVICE_PORTS = frozenset({0, 7, 9, 13, 17, 19, 37})
 
 
 class EchoServerProtocol(asyncio.DatagramProtocol):
@@ -83,8 +82,78 @@ async def serve(sock: socket.socket) -> EchoServerProtocol:
     return protocol
 
 
+def open_socket(
+    host: str,
+    port: int,
+    recv: int | None,
+    send: int | None,
+    reuse_port: bool,
+) -> socket.socket:
+    """Return a UDP socket bound to host:port, options set before bind."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        net.set_buffer_sizes(sock, recv, send)
+        if reuse_port:
+            net.reuse_port(sock)  # logs a warning where there is none
+        # No SO_REUSEADDR: on UDP it would let another process bind this
+        # port too and take a share of its datagrams.
+        sock.bind(address)  # after every option is set
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+# --8<-- [end:lesson]
+EXITS = "Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage."
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = net.parser(__doc__, server=True, exits=EXITS)
+    net.add_buffer_options(parser)
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="set SO_REUSEPORT: several servers may share the port",
+    )
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    return run_server(argv, lambda sock: asyncio.run(serve(sock)), __doc__)
+    args = parse_args(argv)
+    net.setup_logging(args.verbose)
+    try:
+        sock = open_socket(
+            args.host,
+            args.port,
+            args.recv_bufsize,
+            args.send_bufsize,
+            args.reuse_port,
+        )
+    except OSError as exc:  # address in use, not an address here, ...
+        where = net.format_address((args.host, args.port))
+        print(
+            f"error: cannot listen on {where}: {exc.strerror}", file=sys.stderr
+        )
+        return 1
+    with sock:
+        log.info("%s", net.describe(sock))
+        if net.reachable_from_elsewhere(sock):
+            log.warning(
+                "%s is reachable from other machines: anyone there can make "
+                "this server send datagrams",
+                net.format_address(sock.getsockname()),
+            )
+        counts = asyncio.run(serve(sock))
+    count = counts.datagrams
+    print(
+        f"stopped: echoed {count} datagram{'' if count == 1 else 's'}, "
+        f"{counts.bytes} bytes; ignored {counts.ignored}"
+    )
+    return 0
 
 
 if __name__ == "__main__":

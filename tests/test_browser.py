@@ -205,10 +205,15 @@ def code_blocks_are_the_files(page: Page, name: str) -> None:
     for i in range(blocks.count()):
         block = blocks.nth(i)
         path = block.locator(".filename").text_content() or ""
-        # The page shows the annotation marker "(1)" as a button: the text
-        # a reader sees and copies is the file without the markers.
-        expected = re.sub(r"\(\d+\)$", "", shown(path), flags=re.M)
-        assert shown_code(block) == expected
+        # Where a block has annotations, the page shows the marker "(1)" as
+        # a button, and the text a reader sees and copies has no marker;
+        # elsewhere (the whole file, below its lesson) the marker is text.
+        expected = without_markers(shown(path))
+        assert without_markers(shown_code(block)) == expected
+        # A block in a collapsed "whole file" is shown by opening it.
+        closed = block.locator("xpath=ancestor::details[not(@open)][1]")
+        if closed.count():
+            closed.locator("xpath=./summary").click()
         # A copy button in a hidden tab cannot be clicked: show its tab,
         # the label with the same place as the block's tab among its own.
         tab = block.locator(
@@ -223,7 +228,14 @@ def code_blocks_are_the_files(page: Page, name: str) -> None:
         block.hover()
         block.locator("button[data-md-type=copy]").click()
         copied = page.evaluate("navigator.clipboard.readText()")
-        assert copied.rstrip("\n") == expected.rstrip("\n"), path
+        assert without_markers(copied).rstrip("\n") == expected.rstrip(
+            "\n"
+        ), path
+
+
+def without_markers(code: str) -> str:
+    """Code without its annotation markers: a "(1)" that ends a line."""
+    return re.sub(r"\(\d+\)$", "", code, flags=re.M)
 
 
 def tabs_switch(page: Page) -> None:

@@ -31,6 +31,7 @@ def test_help_shows_every_option_with_its_default(name: str) -> None:
     result = run(f"examples/{name}.py", "--help")
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith(f"usage: {name}.py ")
+    assert "\nExit status: 0 " in result.stdout
     entries = ENTRY.findall(result.stdout)
     assert len(entries) >= 4  # -h, --host, --port (or --path, --abstract), -v
     for flags, metavar, text in entries:
