@@ -6,19 +6,12 @@ the server is behind) and half-closes with write_eof(), while the main
 coroutine reads the echo until the server's EOF and compares it with
 what was sent. Reading while writing is what keeps a large message from
 deadlocking (see tcp_echo_client_naive.py). asyncio.wait_for() bounds
-every wait by --timeout: the connect, each drain and each read.
-
-The options, output and exit statuses are the blocking client's
-(tcp_echo_client_blocking.py, which this imports: copy both and net.py).
-Start an echo server, then:
+every wait by --timeout: the connect, each drain and each read. Start an
+echo server, then:
 
     python examples/tcp_echo_client_asyncio.py
     python examples/tcp_echo_client_asyncio.py --port 9999 -v "Hi there"
     head -c 64M /dev/urandom | python examples/tcp_echo_client_asyncio.py -
-
-Exit status: 0 the echo matched, 1 network failure (refused, timed out,
-reset, or an echo that is cut short or different), 2 bad usage, 130
-interrupted (Ctrl+C).
 """
 
 from __future__ import annotations
@@ -30,16 +23,11 @@ import sys
 import time
 
 import net
-from tcp_echo_client_blocking import (
-    CHUNK,
-    Checker,
-    EchoError,
-    echoed,
-    parse_args,
-    parser,
-)
 
 log = logging.getLogger("tcp_client")
+
+# --8<-- [start:lesson]
+CHUNK = 65_536  # bytes per write, so that each drain is bounded by --timeout
 
 
 async def send_all_then_eof(
@@ -76,6 +64,46 @@ async def echo(
         await asyncio.gather(sender, return_exceptions=True)
 
 
+class EchoError(Exception):
+    """The server's reply is not the echo of the message."""
+
+
+class Checker:
+    """Compares the bytes that arrive with the message, as they arrive."""
+
+    def __init__(self, message: bytes) -> None:
+        self.message = message
+        self.got = 0
+
+    def add(self, data: bytes) -> None:
+        """Check the next bytes; raise EchoError if they are not the echo."""
+        got, count, message = self.got, len(data), self.message
+        if got + count > len(message):
+            raise EchoError(f"the server sent more than {len(message)} bytes")
+        if data != message[got : got + count]:
+            first = next(
+                i for i in range(count) if data[i] != message[got + i]
+            )
+            raise EchoError(f"the echo differs from the message at byte "
+                            f"{got + first}")  # fmt: skip
+        self.got += count
+
+    def end(self) -> None:
+        """At the server's EOF: raise EchoError unless it echoed all."""
+        if self.got < len(self.message):
+            raise EchoError(
+                f"the server closed the connection after {self.got} of "
+                f"{len(self.message)} bytes"
+            )
+
+
+# --8<-- [end:lesson]
+EXITS = """\
+Exit status: 0 the echo matched, 1 network failure (refused, timed out,
+reset, or an echo that is cut short or different), 2 bad usage, 130
+interrupted (Ctrl+C)."""
+
+
 async def client(args: argparse.Namespace) -> int:
     """Connect, echo args.data, say how it went; return the exit status."""
     peer = net.format_address((args.host, args.port))
@@ -99,11 +127,29 @@ async def client(args: argparse.Namespace) -> int:
             await writer.wait_closed()
     except (OSError, EchoError) as exc:  # refused, reset, timed out, ...
         return net.failed(exc, args.host, peer)
-    return echoed(args.data, peer, seconds)
+    shown = net.shorten(args.data)
+    print(f"sent {len(args.data)} bytes to {peer}: {shown}")
+    print(f"received {len(args.data)} bytes in {seconds * 1000:.1f} ms: "
+          f"{shown}")  # fmt: skip
+    return 0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = net.parser(__doc__, exits=EXITS)
+    net.add_message(parser, "Hello, stream!")
+    net.add_timeout(
+        parser,
+        5.0,
+        "the longest wait for the connection, for each 64 KiB "
+        "sent and for each read (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    args.data = net.message_bytes(args.message)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv, parser(__doc__))
+    args = parse_args(argv)
     net.setup_logging(args.verbose)
     try:
         return asyncio.run(client(args))
