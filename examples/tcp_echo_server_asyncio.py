@@ -8,35 +8,38 @@ server's memory grow. Every wait is bounded by --idle-timeout; at the end,
 writer.close() and `await writer.wait_closed()`. --max-connections bounds
 the connections (one over it is closed at once, and logged).
 
-Ctrl+C (SIGINT) or SIGTERM stops the server: it cancels every
-connection's coroutine, whichever Python this is (since 3.12.1,
-Server.wait_closed() waits for them; Server.close_clients() is 3.13+),
-and prints a one-line summary. Options, "listening on" and the summary
-are the blocking server's, imported from tcp_echo_server_blocking.py:
-copy both files and net.py.
+Ctrl+C (SIGINT) or SIGTERM cancels every connection's coroutine and
+prints a one-line summary.
 
     python examples/tcp_echo_server_asyncio.py
     python examples/tcp_echo_server_asyncio.py --port 0 -v
-
-Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
 import signal
 import socket
 import sys
-from typing import Any
+from dataclasses import dataclass
 
 import net
-from tcp_echo_server_blocking import Counts, run_many
 
 log = logging.getLogger("tcp_server")
 
+# --8<-- [start:lesson]
 CHUNK = 65_536  # the most one read() returns
+
+
+@dataclass
+class Counts:
+    """What the server did, for the summary line."""
+
+    connections: int = 0
+    bytes: int = 0
 
 
 async def echo(
@@ -118,7 +121,7 @@ async def serve_async(
         finally:
             handlers.discard(me)
 
-    # start_server() calls listen() again: keep run()'s backlog, not 100.
+    # start_server() calls listen() again: keep main()'s backlog, not 100.
     server = await asyncio.start_server(
         handle, sock=listener, backlog=socket.SOMAXCONN
     )
@@ -130,12 +133,72 @@ async def serve_async(
         await asyncio.gather(*handlers, return_exceptions=True)
 
 
-def serve(listener: socket.socket, counts: Counts, **options: Any) -> None:
-    asyncio.run(serve_async(listener, counts, **options))
+# --8<-- [end:lesson]
+EXITS = "Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage."
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = net.parser(__doc__, server=True, exits=EXITS)
+    parser.add_argument(
+        "--idle-timeout",
+        type=net.seconds,
+        default=10.0,
+        metavar="S",
+        help="close a connection that sends nothing for this long "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=lambda text: net.bounded_int(text, 1, 100_000),
+        default=1000,  # a process may open 1,024 files by default
+        metavar="N",
+        help="close at once a connection over this many "
+        "(default: %(default)s)",
+    )
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_many(argv, __doc__, serve)
+    args = parse_args(argv)
+    net.setup_logging(args.verbose)
+    # Until the event loop takes SIGTERM, it stops the server as Ctrl+C
+    # does: with KeyboardInterrupt.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            args.host, args.port, type=socket.SOCK_STREAM
+        )[0]
+        # create_server() sets SO_REUSEADDR: a restarted server may bind
+        # while connections of the last one linger in TIME_WAIT.
+        listener = socket.create_server(
+            address, family=family, backlog=socket.SOMAXCONN
+        )
+    except OSError as exc:  # address in use, not an address here, ...
+        where = net.format_address((args.host, args.port))
+        print(f"error: cannot listen on {where}: {net.reason(exc)}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    with listener:
+        where = net.format_address(listener.getsockname())
+        log.info("%s", net.describe(listener))
+        if net.reachable_from_elsewhere(listener):
+            log.warning("%s is reachable from other machines", where)
+        counts = Counts()
+        try:
+            print(f"listening on {where}", flush=True)
+            asyncio.run(
+                serve_async(
+                    listener, counts, args.idle_timeout, args.max_connections
+                )
+            )
+        except KeyboardInterrupt:  # a signal before the loop took them
+            pass
+    print(
+        f"stopped: served {counts.connections} "
+        f"connection{'' if counts.connections == 1 else 's'}, "
+        f"echoed {counts.bytes} bytes"
+    )
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,46 +1,34 @@
 """TLS echo server with asyncio: many clients, each handshake logged.
 
-Shows TLS on asyncio streams without losing sight of failed handshakes.
 asyncio.start_server(ssl=context) does the handshake before your handler
-runs and, when it fails, says nothing (in debug mode it logs a
-traceback): a plaintext client or a rejected certificate leaves no trace.
-So this server accepts plain TCP itself (loop.sock_accept()) and does the
-handshake in each connection's task, with loop.connect_accepted_socket(
-ssl=context), bounded by --handshake-timeout: every failure is one log
-line, and the server goes on. After the handshake, each connection is
-echoed as by the asyncio TCP server (tcp_echo_server_asyncio.py).
-
-The TLS options and settings are the blocking TLS server's
-(tls_echo_server.py): --cert, --key, --client-ca for mutual TLS, TLS 1.2
-at least. The rest (--max-connections, --idle-timeout, signals, summary)
-is the TCP servers'. Copy tls_echo_server.py, tcp_echo_server_asyncio.py,
-tcp_echo_server_blocking.py and net.py with it.
+runs and, when it fails, says nothing. So this server accepts plain TCP
+itself (loop.sock_accept()) and does the handshake in each connection's
+task, with loop.connect_accepted_socket(ssl=context), bounded by
+--handshake-timeout: every failure is one log line, and the server goes
+on. After the handshake it echoes as the asyncio TCP server does. Make a
+certificate as the TLS server's page shows, then:
 
     python examples/tls_echo_server_asyncio.py
     python examples/tls_echo_server_asyncio.py --port 0 -v
-
-Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage (a
-certificate or key that cannot be loaded).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
 import ssl
 import sys
-from functools import partial
-from typing import Any
+from dataclasses import dataclass
 
 import net
-from tcp_echo_server_asyncio import serve_connection
-from tcp_echo_server_blocking import Counts, run
-from tls_echo_server import server_context, tls_parser
 
 log = logging.getLogger("tcp_server")
 
+# --8<-- [start:lesson]
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
@@ -119,24 +107,190 @@ async def serve_async(
         await asyncio.gather(accepting, *handlers, return_exceptions=True)
 
 
-def serve(listener: socket.socket, counts: Counts, **options: Any) -> None:
-    asyncio.run(serve_async(listener, counts, **options))
+def server_context(
+    args: argparse.Namespace, options: argparse.ArgumentParser
+) -> ssl.SSLContext:
+    """The TLS settings of the server: safe defaults, and args' files.
+
+    A file that cannot be loaded is a usage error (exit status 2).
+    """
+    # For a server: it proves who it is; it checks clients only if asked.
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2  # 3.9's default: 1.0
+    try:
+        context.load_cert_chain(args.cert, args.key)
+    except OSError as exc:  # no such file, not PEM, key does not match...
+        files = f"--cert {args.cert} and --key {args.key}"
+        options.error(f"cannot load {files}: {net.reason(exc)}")
+    if args.client_ca:
+        try:
+            context.load_verify_locations(args.client_ca)
+        except OSError as exc:
+            files = f"--client-ca {args.client_ca}"
+            options.error(f"cannot load {files}: {net.reason(exc)}")
+        context.verify_mode = ssl.CERT_REQUIRED  # no certificate: no TLS
+    return context
+
+
+# --8<-- [end:lesson]
+CHUNK = 65_536  # the most one read() returns
+
+
+@dataclass
+class Counts:
+    """What the server did, for the summary line."""
+
+    connections: int = 0
+    bytes: int = 0
+
+
+async def echo(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    counts: Counts,
+    idle_timeout: float,
+) -> None:
+    """Send back every byte until the client's EOF."""
+    # Each wait is bounded: a client that sends nothing, or takes no
+    # replies, for idle_timeout is closed.
+    while data := await asyncio.wait_for(reader.read(CHUNK), idle_timeout):
+        counts.bytes += len(data)
+        writer.write(data)
+        # Returns at once unless the client is behind: then it waits until
+        # the transport's buffer has drained below its low-water mark.
+        await asyncio.wait_for(writer.drain(), idle_timeout)
+
+
+async def serve_connection(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    peer: str,
+    counts: Counts,
+    idle_timeout: float,
+) -> None:
+    """Echo on one connection, log how it ended, and close it."""
+    try:
+        await echo(reader, writer, counts, idle_timeout)
+    except asyncio.TimeoutError:
+        log.info("%s: idle for %g s: closed", peer, idle_timeout)
+        writer.transport.abort()  # drop what the client did not take
+    except OSError as exc:  # reset by the peer, ...
+        log.warning("%s: %s", peer, net.reason(exc))
+    except asyncio.CancelledError:  # the server is stopping
+        writer.transport.abort()
+        # The handler then ends as if done: Python 3.11's streams log
+        # a handler whose task ends cancelled as an error.
+    else:
+        log.info("%s: done", peer)
+    finally:
+        writer.close()
+        # A reset, told again; or the server stopping in the meantime,
+        # which closes the socket all the same.
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            await writer.wait_closed()  # the socket is closed
+
+
+EXITS = """\
+Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage (a
+certificate or key that cannot be loaded)."""
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = net.parser(__doc__, server=True, exits=EXITS)
+    parser.add_argument(
+        "--idle-timeout",
+        type=net.seconds,
+        default=10.0,
+        metavar="S",
+        help="close a connection that sends nothing for this long "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=lambda text: net.bounded_int(text, 1, 100_000),
+        default=1000,  # a process may open 1,024 files by default
+        metavar="N",
+        help="close at once a connection over this many "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--cert",
+        default="localhost.pem",
+        metavar="FILE",
+        help="the server's certificate, then any intermediate CA "
+        "certificates, PEM (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--key",
+        default="localhost-key.pem",
+        metavar="FILE",
+        help="the certificate's private key, PEM (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--client-ca",
+        metavar="FILE",
+        help="require a client certificate signed by a CA in this PEM "
+        "file (default: none asked for)",
+    )
+    parser.add_argument(
+        "--handshake-timeout",
+        type=net.seconds,
+        default=5.0,
+        metavar="S",
+        help="close a connection whose TLS handshake is not done in this "
+        "long (default: %(default)s)",
+    )
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = tls_parser(__doc__, many=True)
+    options = parser()
     args = options.parse_args(argv)
-    return run(
-        args,
-        partial(
-            serve,
-            context=server_context(args, options),
-            handshake_timeout=args.handshake_timeout,
-            idle_timeout=args.idle_timeout,
-            max_connections=args.max_connections,
-        ),
-        backlog=socket.SOMAXCONN,
+    context = server_context(args, options)
+    net.setup_logging(args.verbose)
+    # Until the event loop takes SIGTERM, it stops the server as Ctrl+C
+    # does: with KeyboardInterrupt.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            args.host, args.port, type=socket.SOCK_STREAM
+        )[0]
+        # create_server() sets SO_REUSEADDR: a restarted server may bind
+        # while connections of the last one linger in TIME_WAIT.
+        listener = socket.create_server(
+            address, family=family, backlog=socket.SOMAXCONN
+        )
+    except OSError as exc:  # address in use, not an address here, ...
+        where = net.format_address((args.host, args.port))
+        print(f"error: cannot listen on {where}: {net.reason(exc)}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    with listener:
+        where = net.format_address(listener.getsockname())
+        log.info("%s", net.describe(listener))
+        if net.reachable_from_elsewhere(listener):
+            log.warning("%s is reachable from other machines", where)
+        counts = Counts()
+        try:
+            print(f"listening on {where}", flush=True)
+            asyncio.run(
+                serve_async(
+                    listener,
+                    counts,
+                    context,
+                    args.handshake_timeout,
+                    args.idle_timeout,
+                    args.max_connections,
+                )
+            )
+        except KeyboardInterrupt:  # a signal before the loop took them
+            pass
+    print(
+        f"stopped: served {counts.connections} "
+        f"connection{'' if counts.connections == 1 else 's'}, "
+        f"echoed {counts.bytes} bytes"
     )
+    return 0
 
 
 if __name__ == "__main__":
