@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    SLACK,
     TIMEOUT,
     Python,
     Server,
@@ -156,9 +157,10 @@ def test_against_ncat_it_ends_and_says_what_happened(
 def test_nothing_listening_fails_at_once(
     python: Python, script: str, closed_port: int
 ) -> None:
-    started = time.monotonic()
-    result = run(script, "--port", str(closed_port), python=python)
-    assert time.monotonic() - started < 3
+    # At once: not after its --timeout, which would outlast run()'s.
+    result = run(
+        script, "--port", str(closed_port), "--timeout", "60", python=python
+    )
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
         f"error: nothing is listening at 127.0.0.1:{closed_port}\n"
@@ -173,7 +175,7 @@ def test_connect_that_gets_no_answer_times_out(
         script, "--port", str(full_backlog), "--timeout", "0.5",
         python=python, cpu=1,
     )  # fmt: skip
-    assert 0.5 <= time.monotonic() - started < 0.5 + 3
+    assert 0.5 <= time.monotonic() - started < 0.5 + SLACK
     assert result.returncode == 1
     assert result.stderr == (
         f"error: 127.0.0.1:{full_backlog}: no connection within 0.5 s\n"
@@ -198,10 +200,10 @@ def against(
 def test_silent_server_times_out_within_the_bound(
     python: Python, script: str, tcp_peer: socket.socket
 ) -> None:
-    started = time.monotonic()
     with against(python, script, tcp_peer, "--timeout", "0.5") as (client, _):
+        started = time.monotonic()  # it has sent all: now it waits
         _, err = client.communicate(timeout=TIMEOUT)  # the peer says nothing
-    assert 0.5 <= time.monotonic() - started < 0.5 + 3
+    assert 0.5 <= time.monotonic() - started < 0.5 + SLACK
     assert (client.returncode, err) == (
         1,
         f"error: 127.0.0.1:{tcp_peer.getsockname()[1]}: nothing received "

@@ -228,9 +228,8 @@ def code_blocks_are_the_files(page: Page, name: str) -> None:
         block.hover()
         block.locator("button[data-md-type=copy]").click()
         copied = page.evaluate("navigator.clipboard.readText()")
-        assert without_markers(copied).rstrip("\n") == expected.rstrip(
-            "\n"
-        ), path
+        copied = without_markers(copied).rstrip("\n")
+        assert copied == expected.rstrip("\n"), path
 
 
 def without_markers(code: str) -> str:
