@@ -65,16 +65,20 @@ def test_duplicates_count_once(
 def test_late_echo_of_an_earlier_attempt_is_the_answer(
     python: Python, client: str, server: Server
 ) -> None:
-    # Every echo takes 0.45 s. The client resends at 0.2 s, then takes the
-    # first attempt's echo, arriving at 0.45 s, as the answer: the bytes
-    # are the same, as its page says.
+    # Every echo takes 0.75 s. The client resends at 0.5 s, then takes the
+    # first attempt's echo, arriving at 0.75 s, as the answer: the bytes
+    # are the same, as its page says. (Wide margins: under load the relay
+    # once sent the echo 0.15 s late, and --timeout 0.2 then saw a third
+    # attempt.)
     def slow_replies(direction: str, n: int, data: bytes) -> list[float]:
-        return [0.45] if direction == "reply" else [0]
+        return [0.75] if direction == "reply" else [0]
 
     with Relay(server.address, slow_replies) as relay:
-        ms, attempts = client_through(python, client, relay)
-    assert attempts == 2
-    assert 450 <= ms < 450 + 300  # not the second echo, at 0.65 s
+        ms, attempts = client_through(
+            python, client, relay, "--timeout", "0.5"
+        )
+    assert attempts == 2  # the second waits up to 1.5 s: no third
+    assert 750 <= ms < 1250  # not the second echo, at 1.25 s
 
 
 def test_delayed_reply_inside_the_timeout(
