@@ -125,6 +125,8 @@ async def serve_async(
     server = await asyncio.start_server(
         handle, sock=listener, backlog=socket.SOMAXCONN
     )
+    where = net.format_address(listener.getsockname())
+    print(f"listening on {where}", flush=True)  # signals are ours now
     async with server:  # closes the listener at the end
         await stop.wait()
         server.close()  # no new connections
@@ -161,9 +163,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     net.setup_logging(args.verbose)
-    # Until the event loop takes SIGTERM, it stops the server as Ctrl+C
-    # does: with KeyboardInterrupt.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         family, _, _, _, address = socket.getaddrinfo(
             args.host, args.port, type=socket.SOCK_STREAM
@@ -184,15 +183,11 @@ def main(argv: list[str] | None = None) -> int:
         if net.reachable_from_elsewhere(listener):
             log.warning("%s is reachable from other machines", where)
         counts = Counts()
-        try:
-            print(f"listening on {where}", flush=True)
-            asyncio.run(
-                serve_async(
-                    listener, counts, args.idle_timeout, args.max_connections
-                )
+        asyncio.run(
+            serve_async(
+                listener, counts, args.idle_timeout, args.max_connections
             )
-        except KeyboardInterrupt:  # a signal before the loop took them
-            pass
+        )
     print(
         f"stopped: served {counts.connections} "
         f"connection{'' if counts.connections == 1 else 's'}, "

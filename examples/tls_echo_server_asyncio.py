@@ -98,6 +98,8 @@ async def serve_async(
 
     listener.setblocking(False)  # sock_accept() needs it
     accepting = asyncio.ensure_future(accept())
+    where = net.format_address(listener.getsockname())
+    print(f"listening on {where}", flush=True)  # signals are ours now
     try:
         await stop.wait()
     finally:  # no new connections, then end every handler and wait
@@ -248,9 +250,6 @@ def main(argv: list[str] | None = None) -> int:
     args = options.parse_args(argv)
     context = server_context(args, options)
     net.setup_logging(args.verbose)
-    # Until the event loop takes SIGTERM, it stops the server as Ctrl+C
-    # does: with KeyboardInterrupt.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         family, _, _, _, address = socket.getaddrinfo(
             args.host, args.port, type=socket.SOCK_STREAM
@@ -271,20 +270,16 @@ def main(argv: list[str] | None = None) -> int:
         if net.reachable_from_elsewhere(listener):
             log.warning("%s is reachable from other machines", where)
         counts = Counts()
-        try:
-            print(f"listening on {where}", flush=True)
-            asyncio.run(
-                serve_async(
-                    listener,
-                    counts,
-                    context,
-                    args.handshake_timeout,
-                    args.idle_timeout,
-                    args.max_connections,
-                )
+        asyncio.run(
+            serve_async(
+                listener,
+                counts,
+                context,
+                args.handshake_timeout,
+                args.idle_timeout,
+                args.max_connections,
             )
-        except KeyboardInterrupt:  # a signal before the loop took them
-            pass
+        )
     print(
         f"stopped: served {counts.connections} "
         f"connection{'' if counts.connections == 1 else 's'}, "

@@ -14,6 +14,7 @@ import re
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -248,3 +249,55 @@ def test_a_file_that_cannot_be_loaded_is_a_usage_error(
         # loaded after all, the server would not hold on to port 8888.
         argv = ["--port", "0", *tls_args(certs), *args]
         assert usage_error(python, script, *argv) == f"cannot load {error}"
+
+
+@pytest.mark.once
+def test_a_port_in_use_is_one_line_and_exit_1(
+    python: Python, script: str, server: Server, certs: Path
+) -> None:
+    result = run(
+        script, "--port", str(server.port), *tls_args(certs), python=python
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"error: cannot listen on 127.0.0.1:{server.port}: "
+        "Address already in use\n"
+    )
+
+
+@pytest.mark.once
+def test_warns_when_reachable_from_other_machines(
+    python: Python, script: str, certs: Path
+) -> None:
+    with start_server(
+        "--host", "0.0.0.0", *tls_args(certs), script=script, python=python
+    ) as running:
+        _, _, err = running.stop()
+    assert (
+        f"tcp_server: 0.0.0.0:{running.port} is reachable from other "
+        "machines\n" in err
+    )
+
+
+def test_a_client_that_resets_mid_echo_is_one_line(
+    server: Server, certs: Path
+) -> None:
+    context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    raw = socket.create_connection(server.address, TIMEOUT)
+    with context.wrap_socket(raw, server_hostname="localhost") as tls:
+        tls.sendall(b"x" * 100_000)  # more than the echo can hold
+        # SO_LINGER with no time: close() sends RST, not FIN.
+        tls.setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+        )
+    # The server logs the reset (-v: a line for each step before it).
+    assert server.proc.stderr is not None
+    while re.search(r"TLSv1| SO_RCVBUF=|: connected$",
+                    line := read_line(server.proc.stderr)):  # fmt: skip
+        pass
+    assert server.stop()[0] == 0
+    assert re.search(
+        r": (Connection reset by peer|Broken pipe|EOF occurred in violation "
+        r"of protocol.*|.*UNEXPECTED_EOF.*)$",
+        line.rstrip("\n"),
+    ), line
