@@ -9,31 +9,29 @@ that sends without reading cannot make the server's memory grow. Sends use
 send(), which says how much it took; sendall() on a non-blocking socket
 would fail halfway without saying how far it got.
 
---max-connections bounds the connections (one over it is closed at once,
-and logged); a connection that sends and takes nothing for --idle-timeout
-is closed. Options, "listening on" and the summary are the blocking
-server's, imported from tcp_echo_server_blocking.py: copy both files and
-net.py.
+--max-connections bounds the connections; one idle for --idle-timeout is
+closed.
 
     python examples/tcp_echo_server_selectors.py
     python examples/tcp_echo_server_selectors.py --port 0 -v
-
-Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import selectors
 import signal
 import socket
 import sys
 import time
+from dataclasses import dataclass
 
 import net
-from tcp_echo_server_blocking import Counts, run_many
 
 log = logging.getLogger("tcp_server")
+
+# --8<-- [start:lesson]
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 CHUNK = 65_536  # bytes read at a time
@@ -52,32 +50,41 @@ class Connection:
         self.last = time.monotonic()  # when it last moved a byte
 
 
-class Echoer:
-    """Echoes on many non-blocking connections. How it waits for them is
-    up to a subclass: watch() is told what each connection waits for, and
-    listen() whether to accept connections."""
+class SelectorEchoer:
+    """Echoes on many non-blocking connections, waiting with a selector."""
 
     def __init__(
         self,
+        selector: selectors.BaseSelector,
         listener: socket.socket,
         counts: Counts,
         idle_timeout: float,
         max_connections: int,
     ) -> None:
+        self.selector = selector
         self.listener = listener
         self.counts = counts
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
         self.connections: dict[socket.socket, Connection] = {}
         self.accepting = True
+        self.listen(True)
 
     def watch(self, conn: Connection, events: int) -> None:
         """Wait for these events on conn from now on (0: none)."""
-        raise NotImplementedError
+        if not conn.events:
+            self.selector.register(conn.sock, events, conn)
+        elif not events:
+            self.selector.unregister(conn.sock)
+        else:
+            self.selector.modify(conn.sock, events, conn)
 
     def listen(self, on: bool) -> None:
         """Wait for new connections on the listener, or stop waiting."""
-        raise NotImplementedError
+        if on:
+            self.selector.register(self.listener, READ, "listener")
+        else:
+            self.selector.unregister(self.listener)
 
     def accept(self) -> None:
         """Accept every connection waiting in the kernel's queue."""
@@ -163,40 +170,9 @@ class Echoer:
             self.close(conn, "closed: the server is stopping")
 
 
-class SelectorEchoer(Echoer):
-    """An Echoer that waits with a selector."""
-
-    def __init__(
-        self,
-        selector: selectors.BaseSelector,
-        listener: socket.socket,
-        counts: Counts,
-        idle_timeout: float,
-        max_connections: int,
-    ) -> None:
-        super().__init__(listener, counts, idle_timeout, max_connections)
-        self.selector = selector
-        self.listen(True)
-
-    def watch(self, conn: Connection, events: int) -> None:
-        if not conn.events:
-            self.selector.register(conn.sock, events, conn)
-        elif not events:
-            self.selector.unregister(conn.sock)
-        else:
-            self.selector.modify(conn.sock, events, conn)
-
-    def listen(self, on: bool) -> None:
-        if on:
-            self.selector.register(self.listener, READ, "listener")
-        else:
-            self.selector.unregister(self.listener)
-
-
 def serve(
     listener: socket.socket,
     counts: Counts,
-    *,
     idle_timeout: float,
     max_connections: int,
 ) -> None:
@@ -214,6 +190,8 @@ def serve(
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda signum, frame: None)
         selector.register(wakeup, READ, "signal")
+        where = net.format_address(listener.getsockname())
+        print(f"listening on {where}", flush=True)  # signals are ours now
         echoer = SelectorEchoer(
             selector, listener, counts, idle_timeout, max_connections
         )
@@ -236,8 +214,69 @@ def serve(
             signal.set_wakeup_fd(-1)
 
 
+# --8<-- [end:lesson]
+@dataclass
+class Counts:
+    """What the server did, for the summary line."""
+
+    connections: int = 0
+    bytes: int = 0
+
+
+EXITS = "Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage."
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = net.parser(__doc__, server=True, exits=EXITS)
+    parser.add_argument(
+        "--idle-timeout",
+        type=net.seconds,
+        default=10.0,
+        metavar="S",
+        help="close a connection that sends nothing for this long "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=lambda text: net.bounded_int(text, 1, 100_000),
+        default=1000,  # a process may open 1,024 files by default
+        metavar="N",
+        help="close at once a connection over this many "
+        "(default: %(default)s)",
+    )
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    return run_many(argv, __doc__, serve)
+    args = parse_args(argv)
+    net.setup_logging(args.verbose)
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            args.host, args.port, type=socket.SOCK_STREAM
+        )[0]
+        # create_server() sets SO_REUSEADDR: a restarted server may bind
+        # while connections of the last one linger in TIME_WAIT.
+        listener = socket.create_server(
+            address, family=family, backlog=socket.SOMAXCONN
+        )
+    except OSError as exc:  # address in use, not an address here, ...
+        where = net.format_address((args.host, args.port))
+        print(f"error: cannot listen on {where}: {net.reason(exc)}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    with listener:
+        where = net.format_address(listener.getsockname())
+        log.info("%s", net.describe(listener))
+        if net.reachable_from_elsewhere(listener):
+            log.warning("%s is reachable from other machines", where)
+        counts = Counts()
+        serve(listener, counts, args.idle_timeout, args.max_connections)
+    print(
+        f"stopped: served {counts.connections} "
+        f"connection{'' if counts.connections == 1 else 's'}, "
+        f"echoed {counts.bytes} bytes"
+    )
+    return 0
 
 
 if __name__ == "__main__":

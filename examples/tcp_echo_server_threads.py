@@ -9,17 +9,13 @@ An idle connection is closed after --idle-timeout, as in the blocking
 server. Ctrl+C (SIGINT) or SIGTERM shuts every connection down, waits for
 the threads, and prints a one-line summary.
 
-Options, "listening on" and the summary are the blocking server's,
-imported from tcp_echo_server_blocking.py: copy both files and net.py.
-
     python examples/tcp_echo_server_threads.py
     python examples/tcp_echo_server_threads.py --port 0 -v
-
-Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import signal
@@ -27,12 +23,14 @@ import socket
 import socketserver
 import sys
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import net
-from tcp_echo_server_blocking import Counts, echo, run_many, serve_one
 
 log = logging.getLogger("tcp_server")
+
+# --8<-- [start:lesson]
 
 
 class EchoServer(socketserver.ThreadingTCPServer):
@@ -48,7 +46,7 @@ class EchoServer(socketserver.ThreadingTCPServer):
         super().__init__(
             listener.getsockname(), EchoHandler, bind_and_activate=False
         )
-        # socketserver makes a socket of its own; use the one run() made,
+        # socketserver makes a socket of its own; use the one main() made,
         # which is listening already.
         self.socket.close()
         self.socket = listener
@@ -91,18 +89,28 @@ class EchoHandler(socketserver.BaseRequestHandler):
     server: EchoServer
 
     def handle(self) -> None:
-        mine = Counts()  # counted apart, then added under the lock
+        conn, idle = self.request, self.server.idle_timeout
         peer = net.format_address(self.client_address)
-        idle = self.server.idle_timeout
-        serve_one(self.request, peer, mine, handle=echo, idle_timeout=idle)
+        log.info("%s: connected", peer)
+        echoed = 0  # counted apart, then added under the lock
+        conn.settimeout(idle)  # each recv() and sendall() waits this long
+        try:
+            while data := conn.recv(65_536):  # b"": the client's EOF
+                echoed += len(data)
+                conn.sendall(data)
+        except socket.timeout:  # TimeoutError from Python 3.10
+            log.info("%s: idle for %g s: closed", peer, idle)
+        except OSError as exc:  # reset by the peer, ...
+            log.warning("%s: %s", peer, net.reason(exc))
+        else:
+            log.info("%s: done", peer)
         with self.server.lock:
-            self.server.counts.bytes += mine.bytes
+            self.server.counts.bytes += echoed
 
 
 def serve(
     listener: socket.socket,
     counts: Counts,
-    *,
     idle_timeout: float,
     max_connections: int,
 ) -> None:
@@ -119,6 +127,8 @@ def serve(
     stopping = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, stopping)
     threading.Thread(target=server.serve_forever).start()
+    where = net.format_address(listener.getsockname())
+    print(f"listening on {where}", flush=True)  # signals are ours now
     try:
         signal.sigwait(stopping)
     finally:
@@ -126,8 +136,69 @@ def serve(
         server.stop()
 
 
+# --8<-- [end:lesson]
+@dataclass
+class Counts:
+    """What the server did, for the summary line."""
+
+    connections: int = 0
+    bytes: int = 0
+
+
+EXITS = "Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage."
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = net.parser(__doc__, server=True, exits=EXITS)
+    parser.add_argument(
+        "--idle-timeout",
+        type=net.seconds,
+        default=10.0,
+        metavar="S",
+        help="close a connection that sends nothing for this long "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=lambda text: net.bounded_int(text, 1, 100_000),
+        default=1000,  # a process may open 1,024 files by default
+        metavar="N",
+        help="close at once a connection over this many "
+        "(default: %(default)s)",
+    )
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    return run_many(argv, __doc__, serve)
+    args = parse_args(argv)
+    net.setup_logging(args.verbose)
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            args.host, args.port, type=socket.SOCK_STREAM
+        )[0]
+        # create_server() sets SO_REUSEADDR: a restarted server may bind
+        # while connections of the last one linger in TIME_WAIT.
+        listener = socket.create_server(
+            address, family=family, backlog=socket.SOMAXCONN
+        )
+    except OSError as exc:  # address in use, not an address here, ...
+        where = net.format_address((args.host, args.port))
+        print(f"error: cannot listen on {where}: {net.reason(exc)}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    with listener:
+        where = net.format_address(listener.getsockname())
+        log.info("%s", net.describe(listener))
+        if net.reachable_from_elsewhere(listener):
+            log.warning("%s is reachable from other machines", where)
+        counts = Counts()
+        serve(listener, counts, args.idle_timeout, args.max_connections)
+    print(
+        f"stopped: served {counts.connections} "
+        f"connection{'' if counts.connections == 1 else 's'}, "
+        f"echoed {counts.bytes} bytes"
+    )
+    return 0
 
 
 if __name__ == "__main__":
