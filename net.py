@@ -15,7 +15,6 @@ import os
 import re
 import signal
 import socket
-import struct
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -229,61 +228,6 @@ def failed(exc: BaseException, host: str, peer: str) -> int:
     if isinstance(exc, ConnectionRefusedError):
         return fail(f"nothing is listening at {peer}")
     return fail(f"{peer}: {reason(exc)}")
-
-
-# --8<-- [start:framing]
-HEADER = struct.Struct("!I")  # a message's length: 4 bytes, big-endian
-
-
-def send_message(sock: socket.socket, data: bytes | bytearray) -> None:
-    """Send one message: its length, then its bytes, in one call."""
-    sock.sendall(HEADER.pack(len(data)) + data)
-
-
-def recv_message(sock: socket.socket, max_size: int) -> bytearray | None:
-    """Receive one message; None if the peer ended cleanly between two.
-
-    Raises EOFError when the connection ends inside a message and
-    ValueError for a length over max_size, before allocating it.
-    """
-    header = recv_exactly(sock, HEADER.size)
-    if not header:
-        return None
-    if len(header) < HEADER.size:
-        raise EOFError(
-            f"connection closed inside a header ({len(header)} of 4 bytes)"
-        )
-    (size,) = HEADER.unpack(header)
-    if size > max_size:
-        raise ValueError(f"message of {size} bytes is over {max_size}")
-    data = recv_exactly(sock, size)
-    if len(data) < size:
-        raise EOFError(
-            f"connection closed inside a message ({len(data)} of {size} bytes)"
-        )
-    return data
-
-
-def recv_exactly(sock: socket.socket, size: int) -> bytearray:
-    """Receive size bytes, fewer only if the peer closes first.
-
-    recv() returns what has arrived, which may be less than asked for:
-    loop, reading into the rest of one buffer, until it is full.
-    """
-    buffer = bytearray(size)
-    view = memoryview(buffer)
-    got = 0
-    while got < size:
-        count = sock.recv_into(view[got:])
-        if not count:  # EOF
-            break
-        got += count
-    view.release()
-    del buffer[got:]
-    return buffer
-
-
-# --8<-- [end:framing]
 
 
 def parser(

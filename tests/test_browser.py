@@ -54,7 +54,7 @@ TERMS = {
     "tcp_echo_server_blocking.md": "BACKLOG",
     "tcp_echo_client_blocking.md": "send_all_then_eof",
     "tcp_echo_client_naive.md": "send_then_read",
-    "tcp_framing_server.md": "echo_messages",
+    "tcp_framing_server.md": "recv_message",
     "tcp_framing_client.md": "exchange",
     "tcp_echo_server_threads.md": "verify_request",
     "tcp_echo_server_selectors.md": "SelectorEchoer",

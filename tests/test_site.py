@@ -33,7 +33,8 @@ def shown(path: str) -> str:
     if section:
         start = f"# --8<-- [start:{section}]\n"
         text = text.split(start, 1)[1].split(f"# --8<-- [end:{section}]")[0]
-        text = text.rstrip("\n") + "\n"  # as the page ends the block
+        # As the page shows it: no blank lines first or last.
+        text = text.lstrip("\n").rstrip() + "\n"
     return SECTION.sub("", text)
 
 

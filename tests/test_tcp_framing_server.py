@@ -2,8 +2,9 @@
 
 Every test runs once per supported Python (the `python` fixture), against
 hand-driven sockets that frame, split and break messages on purpose, and
-against socat as a client. The idle timeout, signals and restart it shares
-with the blocking echo server are tested there.
+against socat as a client; and what it writes out again of the blocking
+echo server: the idle timeout, a port in use, the warning when it is
+reachable from elsewhere.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import TIMEOUT, Python, Server, start_server, usage_error
+from conftest import (
+    TIMEOUT,
+    Python,
+    Server,
+    run,
+    start_server,
+    usage_error,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -209,3 +217,39 @@ def test_bad_usage_exits_2(
     python: Python, args: list[str], error: str
 ) -> None:
     assert usage_error(python, SCRIPT, *args) == error
+
+
+def test_an_idle_client_is_closed_and_the_next_one_served(
+    python: Python,
+) -> None:
+    with start_server(
+        "-v", "--idle-timeout", "0.5", script=SCRIPT, python=python
+    ) as server:
+        with connect(server) as idle:
+            assert idle.recv(1) == b""  # closed by the server
+        assert exchange(server, frame(b"next")) == frame(b"next")
+        status, out, err = server.stop()
+    assert status == 0
+    assert re.search(r": idle for 0\.5 s: closed\n", err)
+    assert out == "stopped: served 2 connections, echoed 4 bytes\n"
+
+
+@pytest.mark.once
+def test_a_port_in_use_is_one_line_and_exit_1(
+    python: Python, server: Server
+) -> None:
+    result = run(SCRIPT, "--port", str(server.port), python=python)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"error: cannot listen on 127.0.0.1:{server.port}: "
+        "Address already in use\n"
+    )
+
+
+@pytest.mark.once
+def test_warns_when_reachable_from_other_machines(python: Python) -> None:
+    with start_server("--host", "0.0.0.0", script=SCRIPT, python=python) as s:
+        _, _, err = s.stop()
+    assert err == (
+        f"tcp_server: 0.0.0.0:{s.port} is reachable from other machines\n"
+    )
