@@ -1,79 +1,32 @@
 """TLS echo server, blocking: the TCP echo server, encrypted and verified.
 
 Shows ssl.create_default_context(ssl.Purpose.CLIENT_AUTH) and a blocking
-server that survives every failed handshake. It accepts plain TCP, then
+server that survives every failed handshake: it accepts plain TCP, then
 wraps each connection with context.wrap_socket(server_side=True) inside
-the code that serves that one connection: a plaintext client, an HTTP
-request, a client that rejects the certificate or one that never
-finishes the handshake (--handshake-timeout) costs one log line, and the
-server goes on to the next. TLS 1.2 is the oldest version it accepts.
-
---cert and --key name the server's certificate chain and key (PEM).
-With --client-ca it asks every client for a certificate and accepts only
-one signed by that CA (mutual TLS). With -v it logs, for each connection,
-the TLS version, the cipher and the client certificate's subject.
-
-The rest (options, "listening on", idle timeout, signals, summary) is the
-blocking TCP echo server's, imported from tcp_echo_server_blocking.py:
-copy both files and net.py. Make a certificate as its page shows, then:
+the code that serves that one connection, so a plaintext client, a
+rejected certificate or a stalled handshake (--handshake-timeout) costs
+one log line. TLS 1.2 at least; --client-ca asks clients for a
+certificate (mutual TLS). Make a certificate as its page shows, then:
 
     python examples/tls_echo_server.py
     python examples/tls_echo_server.py --port 0 -v --client-ca ca.pem
-
-Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage (a
-certificate or key that cannot be loaded).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import socket
 import ssl
 import sys
-from functools import partial
 
 import net
-from tcp_echo_server_blocking import Counts, echo, parser, run, serve
 
 log = logging.getLogger("tcp_server")
 
 
-def tls_parser(
-    description: str | None, many: bool = False
-) -> argparse.ArgumentParser:
-    """The TCP server's options, and the TLS ones."""
-    new = parser(description, many)
-    new.add_argument(
-        "--cert",
-        default="localhost.pem",
-        metavar="FILE",
-        help="the server's certificate, then any intermediate CA "
-        "certificates, PEM (default: %(default)s)",
-    )
-    new.add_argument(
-        "--key",
-        default="localhost-key.pem",
-        metavar="FILE",
-        help="the certificate's private key, PEM (default: %(default)s)",
-    )
-    new.add_argument(
-        "--client-ca",
-        metavar="FILE",
-        help="require a client certificate signed by a CA in this PEM "
-        "file (default: none asked for)",
-    )
-    new.add_argument(
-        "--handshake-timeout",
-        type=net.seconds,
-        default=5.0,
-        metavar="S",
-        help="close a connection whose TLS handshake is not done in this "
-        "long (default: %(default)s)",
-    )
-    return new
-
-
+# --8<-- [start:lesson]
 def server_context(
     args: argparse.Namespace, options: argparse.ArgumentParser
 ) -> ssl.SSLContext:
@@ -102,7 +55,6 @@ def server_context(
 def echo_tls(
     conn: socket.socket,
     counts: Counts,
-    *,
     context: ssl.SSLContext,
     handshake_timeout: float,
     idle_timeout: float,
@@ -131,22 +83,124 @@ def echo_tls(
     with tls:
         log.info("%s: %s", peer, net.describe_tls(tls))
         tls.settimeout(idle_timeout)
-        echo(tls, counts)  # to the client's close_notify, or its EOF (2)
+        # The TCP server's echo: to the client's close_notify, or EOF (2)
+        while data := tls.recv(65_536):
+            counts.bytes += len(data)
+            tls.sendall(data)
         tls.unwrap()  # our close_notify: the echo was all (3)
 
 
+def serve(
+    listener: socket.socket, counts: Counts, args: argparse.Namespace
+) -> None:
+    """Serve one connection after another, for ever."""
+    while True:
+        conn, addr = listener.accept()
+        with conn:  # closed however serving it ends
+            counts.connections += 1
+            peer = net.format_address(addr)
+            log.info("%s: connected", peer)
+            try:
+                echo_tls(conn, counts, args.context, args.handshake_timeout,
+                         args.idle_timeout)  # fmt: skip
+            except socket.timeout:  # TimeoutError from Python 3.10
+                log.info("%s: idle for %g s: closed", peer, args.idle_timeout)
+            except OSError as exc:  # a failed handshake, a reset, ...
+                log.warning("%s: %s", peer, net.reason(exc))
+            else:
+                log.info("%s: done", peer)
+
+
+# --8<-- [end:lesson]
+class Counts:
+    """What the server did, for the summary line."""
+
+    connections = 0
+    bytes = 0
+
+
+EXITS = """\
+Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage (a
+certificate or key that cannot be loaded)."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = net.parser(__doc__, server=True, exits=EXITS)
+    parser.add_argument(
+        "--idle-timeout",
+        type=net.seconds,
+        default=10.0,
+        metavar="S",
+        help="close a connection that sends nothing for this long "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--cert",
+        default="localhost.pem",
+        metavar="FILE",
+        help="the server's certificate, then any intermediate CA "
+        "certificates, PEM (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--key",
+        default="localhost-key.pem",
+        metavar="FILE",
+        help="the certificate's private key, PEM (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--client-ca",
+        metavar="FILE",
+        help="require a client certificate signed by a CA in this PEM "
+        "file (default: none asked for)",
+    )
+    parser.add_argument(
+        "--handshake-timeout",
+        type=net.seconds,
+        default=5.0,
+        metavar="S",
+        help="close a connection whose TLS handshake is not done in this "
+        "long (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    args.context = server_context(args, parser)
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    options = tls_parser(__doc__)
-    args = options.parse_args(argv)
-    handle = partial(
-        echo_tls,
-        context=server_context(args, options),
-        handshake_timeout=args.handshake_timeout,
-        idle_timeout=args.idle_timeout,
+    args = parse_args(argv)
+    net.setup_logging(args.verbose)
+    # SIGTERM stops the server the way Ctrl+C does: KeyboardInterrupt
+    # leaves whatever call is waiting, and with blocks close the sockets.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            args.host, args.port, type=socket.SOCK_STREAM
+        )[0]
+        # create_server() sets SO_REUSEADDR: a restarted server may bind
+        # while connections of the last one linger in TIME_WAIT.
+        listener = socket.create_server(address, family=family, backlog=16)
+    except OSError as exc:  # address in use, not an address here, ...
+        where = net.format_address((args.host, args.port))
+        print(f"error: cannot listen on {where}: {net.reason(exc)}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    with listener:
+        where = net.format_address(listener.getsockname())
+        log.info("%s", net.describe(listener))
+        if net.reachable_from_elsewhere(listener):
+            log.warning("%s is reachable from other machines", where)
+        counts = Counts()
+        try:
+            print(f"listening on {where}", flush=True)
+            serve(listener, counts, args)
+        except KeyboardInterrupt:  # SIGINT, or SIGTERM: see above
+            pass
+    print(
+        f"stopped: served {counts.connections} "
+        f"connection{'' if counts.connections == 1 else 's'}, "
+        f"echoed {counts.bytes} bytes"
     )
-    return run(
-        args, partial(serve, handle=handle, idle_timeout=args.idle_timeout)
-    )
+    return 0
 
 
 if __name__ == "__main__":
