@@ -12,20 +12,12 @@ end by its length, which is the message's. It sends 16 KiB at a time,
 reading the echo as it comes, with never more than 48 KiB of it on the
 way (so neither side's buffers can fill), then ends TLS with close_notify
 (unwrap()) and waits for the server's. Every wait is bounded by
---timeout: the connect, the handshake, each send and each read.
-
-The options, output and exit statuses are the TCP client's
-(tcp_echo_client_blocking.py, which this imports: copy both and net.py).
-Start a TLS echo server, then:
+--timeout: the connect, the handshake, each send and each read. Start a
+TLS echo server, then:
 
     python examples/tls_echo_client.py --cafile ca.pem --host localhost
     head -c 16M /dev/urandom | python examples/tls_echo_client.py \\
         --cafile ca.pem --host localhost -v -
-
-Exit status: 0 the echo matched, 1 network failure (refused, timed out,
-a certificate that fails its checks, any other failed handshake, or an
-echo that is cut short or different), 2 bad usage, 130 interrupted
-(Ctrl+C).
 """
 
 from __future__ import annotations
@@ -38,43 +30,10 @@ import sys
 import time
 
 import net
-from tcp_echo_client_blocking import (
-    Checker,
-    EchoError,
-    echoed,
-    parse_args,
-    parser,
-)
 
 log = logging.getLogger("tls_client")
 
-
-def tls_parser(description: str | None) -> argparse.ArgumentParser:
-    """The TCP client's options, and the TLS ones."""
-    new = parser(description)
-    new.add_argument(
-        "--cafile",
-        metavar="FILE",
-        help="trust the CA certificates in this PEM file "
-        "(default: the system's trusted CAs)",
-    )
-    new.add_argument(
-        "--server-name",
-        metavar="NAME",
-        help="the name the server's certificate must show, also sent as "
-        "SNI (default: --host)",
-    )
-    new.add_argument(
-        "--cert",
-        metavar="FILE",
-        help="a client certificate to present, PEM (default: none)",
-    )
-    new.add_argument(
-        "--key",
-        metavar="FILE",
-        help="the client certificate's key, PEM (default: in --cert)",
-    )
-    return new
+# --8<-- [start:lesson]
 
 
 def client_context(
@@ -129,7 +88,10 @@ def read_echo(
     while checker.got < upto:
         count = tls.recv_into(buffer)
         if not count:
-            checker.end()  # the server closed early: raises EchoError
+            raise EchoError(
+                f"the server closed the connection after "
+                f"{checker.got} of {len(checker.message)} bytes"
+            )
         checker.add(memoryview(buffer)[:count])
 
 
@@ -146,9 +108,77 @@ def handshake(tls: ssl.SSLSocket, timeout: float) -> None:
     log.info("%s", net.describe_tls(tls))
 
 
+# --8<-- [end:lesson]
+class EchoError(Exception):
+    """The server's reply is not the echo of the message."""
+
+
+class Checker:
+    """Compares the bytes that arrive with the message, as they arrive."""
+
+    def __init__(self, message: bytes) -> None:
+        self.message = message
+        self.got = 0
+
+    def add(self, data: bytes | memoryview) -> None:
+        """Check the next bytes; raise EchoError if they are not the echo."""
+        got, count, message = self.got, len(data), self.message
+        if got + count > len(message):
+            raise EchoError(f"the server sent more than {len(message)} bytes")
+        if data != message[got : got + count]:
+            first = next(
+                i for i in range(count) if data[i] != message[got + i]
+            )
+            raise EchoError(f"the echo differs from the message at byte "
+                            f"{got + first}")  # fmt: skip
+        self.got += count
+
+
+EXITS = """\
+Exit status: 0 the echo matched, 1 network failure (refused, timed out,
+a certificate that fails its checks, any other failed handshake, or an
+echo that is cut short or different), 2 bad usage, 130 interrupted
+(Ctrl+C)."""
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = net.parser(__doc__, exits=EXITS)
+    net.add_message(parser, "Hello, stream!")
+    net.add_timeout(
+        parser,
+        5.0,
+        "the longest wait for the connection, for each 64 KiB "
+        "sent and for each read (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--cafile",
+        metavar="FILE",
+        help="trust the CA certificates in this PEM file "
+        "(default: the system's trusted CAs)",
+    )
+    parser.add_argument(
+        "--server-name",
+        metavar="NAME",
+        help="the name the server's certificate must show, also sent as "
+        "SNI (default: --host)",
+    )
+    parser.add_argument(
+        "--cert",
+        metavar="FILE",
+        help="a client certificate to present, PEM (default: none)",
+    )
+    parser.add_argument(
+        "--key",
+        metavar="FILE",
+        help="the client certificate's key, PEM (default: in --cert)",
+    )
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    options = tls_parser(__doc__)
-    args = parse_args(argv, options)
+    options = parser()
+    args = options.parse_args(argv)
+    args.data = net.message_bytes(args.message)
     context = client_context(args, options)
     net.setup_logging(args.verbose)
     peer = net.format_address((args.host, args.port))
@@ -166,11 +196,15 @@ def main(argv: list[str] | None = None) -> int:
                 seconds = time.perf_counter() - start
     except socket.timeout:  # a read waited --timeout
         return net.fail(f"{peer}: nothing received for {args.timeout:g} s")
-    except ssl.SSLError as exc:  # after the handshake: an alert, ... (4)
+    except ssl.SSLError as exc:  # after the handshake: an alert, ...
         return net.fail(f"{peer}: TLS failed: {net.reason(exc)}")
     except (KeyboardInterrupt, OSError, EchoError) as exc:  # refused, ...
         return net.failed(exc, args.host, peer)
-    return echoed(args.data, peer, seconds)
+    shown = net.shorten(args.data)
+    print(f"sent {len(args.data)} bytes to {peer}: {shown}")
+    print(f"received {len(args.data)} bytes in {seconds * 1000:.1f} ms: "
+          f"{shown}")  # fmt: skip
+    return 0
 
 
 if __name__ == "__main__":

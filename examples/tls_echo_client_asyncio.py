@@ -9,18 +9,10 @@ length tells its end: the client writes 16 KiB at a time, reading the
 echo as it comes, then ends TLS with close_notify (writer.close()) and
 waits for the server's. asyncio.wait_for() bounds every wait by
 --timeout: the connect with the handshake, each read and the close.
-
-The options, output and exit statuses are the blocking TLS client's
-(copy tls_echo_client.py, tcp_echo_client_blocking.py and net.py).
 Start a TLS echo server, then:
 
     python examples/tls_echo_client_asyncio.py --cafile ca.pem \\
         --host localhost
-
-Exit status: 0 the echo matched, 1 network failure (refused, timed out,
-a certificate that fails its checks, any other failed handshake, or an
-echo that is cut short or different), 2 bad usage, 130 interrupted
-(Ctrl+C).
 """
 
 from __future__ import annotations
@@ -36,11 +28,11 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 import net
-from tcp_echo_client_blocking import Checker, EchoError, echoed, parse_args
-from tls_echo_client import BLOCK, client_context, tls_parser
 
 log = logging.getLogger("tls_client")
 
+# --8<-- [start:lesson]
+BLOCK = 16_384  # bytes per write: one TLS record's worth
 T = TypeVar("T")
 
 
@@ -67,7 +59,10 @@ async def echo(
                 reader.read(BLOCK), timeout, "nothing received for"
             )
             if not data:
-                checker.end()  # the server closed early: raises EchoError
+                raise EchoError(
+                    f"the server closed the connection after "
+                    f"{checker.got} of {len(checker.message)} bytes"
+                )
             checker.add(data)
 
     view = memoryview(message)
@@ -122,12 +117,107 @@ async def client(args: argparse.Namespace, context: ssl.SSLContext) -> int:
         return net.fail(f"{peer}: TLS failed: {net.reason(exc)}")
     except (OSError, EchoError) as exc:  # refused, rejected, timed out...
         return net.failed(exc, args.host, peer)
-    return echoed(args.data, peer, seconds)
+    shown = net.shorten(args.data)
+    print(f"sent {len(args.data)} bytes to {peer}: {shown}")
+    print(f"received {len(args.data)} bytes in {seconds * 1000:.1f} ms: "
+          f"{shown}")  # fmt: skip
+    return 0
+
+
+def client_context(
+    args: argparse.Namespace, options: argparse.ArgumentParser
+) -> ssl.SSLContext:
+    """The TLS settings of the client: safe defaults, and args' files.
+
+    A file that cannot be loaded is a usage error (exit status 2).
+    """
+    try:
+        # For a client: verify the server's certificate and its name.
+        context = ssl.create_default_context(cafile=args.cafile)
+    except OSError as exc:  # no such file, not PEM...
+        options.error(f"cannot load --cafile {args.cafile}: "
+                      f"{net.reason(exc)}")  # fmt: skip
+    context.minimum_version = ssl.TLSVersion.TLSv1_2  # 3.9's default: 1.0
+    if args.cert:
+        try:
+            context.load_cert_chain(args.cert, args.key)
+        except OSError as exc:  # not PEM, no key, key does not match...
+            files = f"--cert {args.cert} and --key {args.key or args.cert}"
+            options.error(f"cannot load {files}: {net.reason(exc)}")
+    return context
+
+
+# --8<-- [end:lesson]
+class EchoError(Exception):
+    """The server's reply is not the echo of the message."""
+
+
+class Checker:
+    """Compares the bytes that arrive with the message, as they arrive."""
+
+    def __init__(self, message: bytes) -> None:
+        self.message = message
+        self.got = 0
+
+    def add(self, data: bytes | memoryview) -> None:
+        """Check the next bytes; raise EchoError if they are not the echo."""
+        got, count, message = self.got, len(data), self.message
+        if got + count > len(message):
+            raise EchoError(f"the server sent more than {len(message)} bytes")
+        if data != message[got : got + count]:
+            first = next(
+                i for i in range(count) if data[i] != message[got + i]
+            )
+            raise EchoError(f"the echo differs from the message at byte "
+                            f"{got + first}")  # fmt: skip
+        self.got += count
+
+
+EXITS = """\
+Exit status: 0 the echo matched, 1 network failure (refused, timed out,
+a certificate that fails its checks, any other failed handshake, or an
+echo that is cut short or different), 2 bad usage, 130 interrupted
+(Ctrl+C)."""
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = net.parser(__doc__, exits=EXITS)
+    net.add_message(parser, "Hello, stream!")
+    net.add_timeout(
+        parser,
+        5.0,
+        "the longest wait for the connection, for each 64 KiB "
+        "sent and for each read (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--cafile",
+        metavar="FILE",
+        help="trust the CA certificates in this PEM file "
+        "(default: the system's trusted CAs)",
+    )
+    parser.add_argument(
+        "--server-name",
+        metavar="NAME",
+        help="the name the server's certificate must show, also sent as "
+        "SNI (default: --host)",
+    )
+    parser.add_argument(
+        "--cert",
+        metavar="FILE",
+        help="a client certificate to present, PEM (default: none)",
+    )
+    parser.add_argument(
+        "--key",
+        metavar="FILE",
+        help="the client certificate's key, PEM (default: in --cert)",
+    )
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = tls_parser(__doc__)
-    args = parse_args(argv, options)
+    options = parser()
+    args = options.parse_args(argv)
+    args.data = net.message_bytes(args.message)
     context = client_context(args, options)
     net.setup_logging(args.verbose)
     try:

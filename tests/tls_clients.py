@@ -316,3 +316,32 @@ def test_a_server_that_never_echoes_times_out(
     with tls_peer(certs, handshake_then_say_nothing) as port:
         said = failure(python, script, certs, port, "--timeout", "0.5")
     assert said == "nothing received for 0.5 s"
+
+
+def echo_other_bytes(tls: ssl.SSLSocket) -> None:
+    tls.do_handshake()
+    tls.sendall(tls.recv(100).replace(b"i", b"o"))
+
+
+def echo_and_more(tls: ssl.SSLSocket) -> None:
+    tls.do_handshake()
+    tls.sendall(tls.recv(100) + b" and more")
+
+
+@pytest.mark.parametrize(
+    ("serve", "said"),
+    [
+        (echo_other_bytes, "the echo differs from the message at byte 1"),
+        (echo_and_more, "the server sent more than 2 bytes"),
+    ],
+    ids=["different", "longer"],
+)
+def test_a_reply_that_is_not_the_echo_is_one_line_and_exit_1(
+    python: Python,
+    script: str,
+    certs: Path,
+    serve: Callable[[ssl.SSLSocket], None],
+    said: str,
+) -> None:
+    with tls_peer(certs, serve) as port:
+        assert failure(python, script, certs, port, "hi") == said
