@@ -46,6 +46,10 @@ TIMEOUT = 30.0  # seconds: the most any one subprocess may take
 # started under coverage, and three test processes on two cores (runs with
 # two more busy processes took up to 3.9 s more than the wait itself).
 SLACK = 5.0
+# The most a run that moves 16 MiB or more may take. Its CPU cost grows
+# with coverage's tracing and the machine's load: a 16 MiB TLS echo took
+# over 30 s under coverage with both cores overloaded.
+BULK_TIMEOUT = 3 * TIMEOUT
 LISTENING = re.compile(r"listening on \[?([^\]]+)\]?:(\d+)")
 # The Pythons every example test runs on. A developer without some of them
 # can narrow the list, e.g. COOKBOOK_PYTHONS=3.11; CI runs them all.

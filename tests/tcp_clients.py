@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    BULK_TIMEOUT,
     SLACK,
     TIMEOUT,
     Python,
@@ -60,8 +61,9 @@ def echo(
     stdin: bytes | None = None,
 ) -> re.Match[str]:
     result = run(
-        script, "--port", str(port), *args, python=python, stdin=stdin
-    )
+        script, "--port", str(port), *args, python=python, stdin=stdin,
+        timeout=BULK_TIMEOUT,  # for 64 MiB
+    )  # fmt: skip
     assert (result.returncode, result.stderr) == (0, "")
     found = ECHOED.fullmatch(result.stdout)
     assert found, result.stdout
@@ -138,7 +140,7 @@ def test_against_ncat_it_ends_and_says_what_happened(
     # what coverage and the machine's load make it cost.)
     result = run(
         script, "--port", str(ncat_tcp_server), "--timeout", "1", "-",
-        stdin=BIG, python=python,
+        stdin=BIG, python=python, timeout=BULK_TIMEOUT,
     )  # fmt: skip
     if result.returncode == 0:
         assert ECHOED.fullmatch(result.stdout)

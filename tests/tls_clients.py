@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    BULK_TIMEOUT,
     TIMEOUT,
     Python,
     interrupt_while_waiting,
@@ -54,6 +55,7 @@ def echo(
     result = run(
         script, "--port", str(port), "--cafile", str(certs / "ca.pem"),
         "--server-name", "localhost", *args, python=python, stdin=stdin,
+        timeout=BULK_TIMEOUT,  # for 16 MiB
     )  # fmt: skip
     return result.returncode, result.stdout, result.stderr
 

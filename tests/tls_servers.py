@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    BULK_TIMEOUT,
     TIMEOUT,
     Python,
     Server,
@@ -90,6 +91,7 @@ def test_16_mib_of_binary_round_trip_with_each_client(
     result = run(
         client, "--port", str(server.port), "--cafile", str(certs / "ca.pem"),
         "--server-name", "localhost", "-", stdin=BINARY, python=python,
+        timeout=BULK_TIMEOUT,
     )  # fmt: skip
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith(f"sent {len(BINARY)} bytes to ")
