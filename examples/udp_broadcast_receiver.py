@@ -8,16 +8,10 @@ broadcast. Each datagram is printed, and answered with this receiver's
 It prints "listening on HOST:PORT" once bound, and stops with a summary on
 Ctrl+C or SIGTERM, or once it has heard nothing for --timeout seconds.
 
-The default --host, 127.255.255.255, is loopback's broadcast address:
-only this machine can send to it. On a LAN, bind the network's broadcast
-address (say 192.168.1.255) or the wildcard, 0.0.0.0, which also hears
-datagrams sent to this host alone.
+The default --host, 127.255.255.255, is loopback's broadcast address.
 
     python examples/udp_broadcast_receiver.py --name one
     python examples/udp_broadcast_receiver.py --name two --timeout 600
-
-Exit status: 0 stopped, by a signal or when idle; 1 cannot listen, or
-heard nothing at all within --timeout; 2 bad usage.
 """
 
 from __future__ import annotations
@@ -30,9 +24,10 @@ import socket
 import sys
 
 import net
-from udp_echo_server_blocking import Stop
 
 log = logging.getLogger("udp_receiver")
+
+# --8<-- [start:lesson]
 
 
 def open_socket(host: str, port: int) -> socket.socket:
@@ -84,36 +79,45 @@ def serve(
     return heard, idle
 
 
-def parser(description: str | None, host: str) -> argparse.ArgumentParser:
-    """The options of this receiver, for it and the multicast one."""
-    new = net.parser(description, server=True)
-    new.set_defaults(host=host)
-    new.add_argument(
+# --8<-- [end:lesson]
+class Stop:
+    """The handler of SIGINT and SIGTERM. A handler that raises can break
+    into any line, between a send and its count say; this one raises only
+    while serve() waits, and otherwise lets the datagram in hand finish."""
+
+    def __init__(self) -> None:
+        self.asked = False
+        self.waiting = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.asked = True
+        if self.waiting:
+            raise KeyboardInterrupt  # leaves recvfrom_into()
+
+
+EXITS = """\
+Exit status: 0 stopped, by a signal or when idle; 1 cannot listen, or
+heard nothing at all within --timeout; 2 bad usage."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = net.parser(__doc__, server=True, exits=EXITS)
+    parser.set_defaults(host="127.255.255.255")
+    parser.add_argument(
         "--name",
         default=f"receiver-{os.getpid()}",
         help="what to answer with (default: receiver-PID)",
     )
     net.add_timeout(
-        new,
+        parser,
         60.0,
         "stop once nothing has come for this long (default: %(default)s)",
     )
-    return new
-
-
-def run(args: argparse.Namespace, sock: socket.socket) -> int:
-    """Serve on sock, which listens as args say; return the exit status."""
-    where = net.format_address(sock.getsockname())  # with --port 0 too
-    heard, idle = serve(sock, os.fsencode(args.name), args.timeout)
-    if idle and not heard:
-        return net.fail(f"nothing heard on {where} for {args.timeout:g} s")
-    why = f"nothing for {args.timeout:g} s" if idle else "stopped"
-    print(f"{why}: heard {heard} datagram{'' if heard == 1 else 's'}")
-    return 0
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser(__doc__, "127.255.255.255").parse_args(argv)
+    args = parse_args(argv)
     net.setup_logging(args.verbose)
     try:
         sock = open_socket(args.host, args.port)
@@ -121,7 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         where = net.format_address((args.host, args.port))
         return net.fail(f"cannot listen on {where}: {net.reason(exc)}")
     with sock:
-        return run(args, sock)
+        where = net.format_address(sock.getsockname())  # with --port 0 too
+        heard, idle = serve(sock, os.fsencode(args.name), args.timeout)
+    if idle and not heard:
+        return net.fail(f"nothing heard on {where} for {args.timeout:g} s")
+    why = f"nothing for {args.timeout:g} s" if idle else "stopped"
+    print(f"{why}: heard {heard} datagram{'' if heard == 1 else 's'}")
+    return 0
 
 
 if __name__ == "__main__":

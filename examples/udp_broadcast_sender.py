@@ -12,9 +12,6 @@ Start one or more receivers (udp_broadcast_receiver.py), then:
 
     python examples/udp_broadcast_sender.py
     python examples/udp_broadcast_sender.py --host 192.168.1.255 "Anyone?"
-
-Exit status: 0 at least one answer, 1 none within --timeout or a network
-failure, 2 bad usage, 130 interrupted (Ctrl+C).
 """
 
 from __future__ import annotations
@@ -25,6 +22,29 @@ import sys
 import time
 
 import net
+
+
+# --8<-- [start:lesson]
+def open_socket(so_broadcast: bool) -> socket.socket:
+    """A UDP socket that may send to a broadcast address, if so_broadcast."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if so_broadcast:
+        # "Yes, I mean everyone": the kernel refuses a broadcast from a
+        # socket that has not said so. (1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    return sock
+
+
+def exchange(sock: socket.socket, args: argparse.Namespace) -> int:
+    """Send args.data, print the answers; return the exit status."""
+    where = net.format_address((args.host, args.port))
+    sock.sendto(args.data, (args.host, args.port))
+    print(f"sent {len(args.data)} bytes to {where}", flush=True)
+    answers = collect(sock, args.timeout)
+    if not answers:
+        return net.fail(f"{where}: no answer within {args.timeout:g} s")
+    print(f"{answers} answer{'' if answers == 1 else 's'}")
+    return 0
 
 
 def collect(sock: socket.socket, timeout: float) -> int:
@@ -44,31 +64,19 @@ def collect(sock: socket.socket, timeout: float) -> int:
     return answers
 
 
-def parser(description: str | None, host: str) -> argparse.ArgumentParser:
-    """The options of this sender, for it and the multicast one."""
-    new = net.parser(description)
-    new.set_defaults(host=host)
-    net.add_message(new, "Who is there?")
-    net.add_timeout(
-        new, 1.0, "how long to collect answers (default: %(default)s)"
-    )
-    return new
-
-
-def exchange(sock: socket.socket, args: argparse.Namespace) -> int:
-    """Send args.data, print the answers; return the exit status."""
-    where = net.format_address((args.host, args.port))
-    sock.sendto(args.data, (args.host, args.port))
-    print(f"sent {len(args.data)} bytes to {where}", flush=True)
-    answers = collect(sock, args.timeout)
-    if not answers:
-        return net.fail(f"{where}: no answer within {args.timeout:g} s")
-    print(f"{answers} answer{'' if answers == 1 else 's'}")
-    return 0
+# --8<-- [end:lesson]
+EXITS = """\
+Exit status: 0 at least one answer, 1 none within --timeout or a network
+failure, 2 bad usage, 130 interrupted (Ctrl+C)."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = parser(__doc__, "127.255.255.255")
+    options = net.parser(__doc__, exits=EXITS)
+    options.set_defaults(host="127.255.255.255")
+    net.add_message(options, "Who is there?")
+    net.add_timeout(
+        options, 1.0, "how long to collect answers (default: %(default)s)"
+    )
     options.add_argument(
         "--without-so-broadcast",
         action="store_true",
@@ -78,11 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args.data = net.message_bytes(args.message)
     net.setup_logging(args.verbose)
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            if not args.without_so_broadcast:
-                # "Yes, I mean everyone": the kernel refuses a broadcast
-                # from a socket that has not said so. (1)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        with open_socket(not args.without_so_broadcast) as sock:
             return exchange(sock, args)
     except (KeyboardInterrupt, OSError) as exc:  # EACCES, unreachable, ...
         return net.failed(

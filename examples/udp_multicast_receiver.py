@@ -6,29 +6,29 @@ one machine share it), which then joins the group on one interface with
 a correctly built request: struct ip_mreqn for IPv4, struct ipv6_mreq for
 IPv6. Only then does the kernel (and, through IGMP or MLD, the network)
 deliver the group's datagrams. Each one is printed and answered, to its
-sender, with --name, as the broadcast receiver does (whose loop this
-imports: copy udp_broadcast_receiver.py, the file it imports and net.py).
-The receiver leaves the group when it stops: on Ctrl+C, SIGTERM, or once
-nothing has come for --timeout seconds.
+sender, with --name. It leaves the group when it stops.
 
     python examples/udp_multicast_receiver.py --interface eth0
     python examples/udp_multicast_receiver.py --host ff02::1234 \\
         --interface eth0 --name two
-
-Exit status: 0 stopped, by a signal or when idle; 1 cannot listen or
-join, or heard nothing at all within --timeout; 2 bad usage.
 """
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import logging
+import os
+import signal
 import socket
 import struct
 import sys
 
 import net
-from udp_broadcast_receiver import parser, run
+
+log = logging.getLogger("udp_receiver")
+
+# --8<-- [start:lesson]
 
 
 def membership(group: str, index: int) -> tuple[int, int, int, bytes]:
@@ -68,6 +68,63 @@ def open_socket(group: str, port: int, index: int) -> socket.socket:
     return sock
 
 
+def leave(sock: socket.socket, group: str, index: int) -> None:
+    """Leave group on interface index. Closing the socket would leave
+    too; saying so tells the network now."""
+    level, _, leave, value = membership(group, index)
+    sock.setsockopt(level, leave, value)  # (3)
+
+
+def serve(
+    sock: socket.socket, name: bytes, timeout: float
+) -> tuple[int, bool]:
+    """Print and answer datagrams until a signal, or until none has come
+    for timeout seconds; return how many were heard, and whether it was
+    the timeout that ended it."""
+    stop = Stop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
+    sock.settimeout(timeout)  # the longest wait for the next datagram
+    heard, idle = 0, False
+    try:
+        print(f"listening on {net.format_address(sock.getsockname())}",
+              flush=True)  # fmt: skip
+        while True:
+            stop.waiting = True
+            if stop.asked:
+                break
+            data, addr = sock.recvfrom(65_535)
+            stop.waiting = False
+            heard += 1
+            peer = net.format_address(addr)
+            print(f"from {peer}: {net.shorten(data)}", flush=True)
+            try:
+                sock.sendto(name, addr)  # to the sender alone: unicast
+            except OSError as exc:
+                log.warning("%s: answer lost: %s", peer, net.reason(exc))
+    except socket.timeout:  # TimeoutError from Python 3.10
+        idle = True
+    except KeyboardInterrupt:  # a signal, while waiting
+        pass
+    return heard, idle
+
+
+# --8<-- [end:lesson]
+class Stop:
+    """The handler of SIGINT and SIGTERM. A handler that raises can break
+    into any line, between a send and its count say; this one raises only
+    while serve() waits, and otherwise lets the datagram in hand finish."""
+
+    def __init__(self) -> None:
+        self.asked = False
+        self.waiting = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.asked = True
+        if self.waiting:
+            raise KeyboardInterrupt  # leaves recvfrom_into()
+
+
 def is_multicast(text: str) -> bool:
     try:
         return ipaddress.ip_address(text).is_multicast
@@ -85,8 +142,24 @@ def interface(name: str) -> int:
         ) from None
 
 
-def group_options(options: argparse.ArgumentParser) -> None:
-    """Add --interface: for the receiver and the sender."""
+EXITS = """\
+Exit status: 0 stopped, by a signal or when idle; 1 cannot listen or
+join, or heard nothing at all within --timeout; 2 bad usage."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    options = net.parser(__doc__, server=True, exits=EXITS)
+    options.set_defaults(host="239.255.0.1")
+    options.add_argument(
+        "--name",
+        default=f"receiver-{os.getpid()}",
+        help="what to answer with (default: receiver-PID)",
+    )
+    net.add_timeout(
+        options,
+        60.0,
+        "stop once nothing has come for this long (default: %(default)s)",
+    )
     options.add_argument(
         "--interface",
         type=interface,
@@ -95,12 +168,6 @@ def group_options(options: argparse.ArgumentParser) -> None:
         help="network interface to use, such as eth0 (default: the one the "
         "routing table picks; IPv6 link-local groups need one)",
     )
-
-
-def group_args(
-    options: argparse.ArgumentParser, argv: list[str] | None
-) -> argparse.Namespace:
-    """Parse argv; --host must be a multicast group."""
     args = options.parse_args(argv)
     if not is_multicast(args.host):
         options.error(
@@ -113,9 +180,7 @@ def group_args(
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = parser(__doc__, "239.255.0.1")
-    group_options(options)
-    args = group_args(options, argv)
+    args = parse_args(argv)
     net.setup_logging(args.verbose)
     try:
         sock = open_socket(args.host, args.port, args.interface)
@@ -123,12 +188,16 @@ def main(argv: list[str] | None = None) -> int:
         where = net.format_address((args.host, args.port))
         return net.fail(f"cannot join {where}: {net.reason(exc)}")
     with sock:
+        where = net.format_address(sock.getsockname())
         try:
-            return run(args, sock)
+            heard, idle = serve(sock, os.fsencode(args.name), args.timeout)
         finally:
-            # Closing would leave too; saying so tells the network now.
-            level, _, leave, value = membership(args.host, args.interface)
-            sock.setsockopt(level, leave, value)  # (3)
+            leave(sock, args.host, args.interface)
+    if idle and not heard:
+        return net.fail(f"nothing heard on {where} for {args.timeout:g} s")
+    why = f"nothing for {args.timeout:g} s" if idle else "stopped"
+    print(f"{why}: heard {heard} datagram{'' if heard == 1 else 's'}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -6,10 +6,14 @@ supported Python."""
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
+import sys
+from typing import Any
 
 import pytest
 from conftest import (
+    ROOT,
     TIMEOUT,
     Python,
     in_ns,
@@ -20,8 +24,14 @@ from conftest import (
     usage_error,
 )
 
+sys.path.insert(0, str(ROOT / "examples"))
+from test_udp_broadcast_receiver import SignalWhileAnswering
+
+from udp_multicast_receiver import serve
+
 RECEIVER = "examples/udp_multicast_receiver.py"
 SENDER = "examples/udp_multicast_sender.py"
+
 GROUPS = {
     "ipv4": ("239.255.0.1", "239.255.0.2"),
     "ipv6": ("ff02::1234", "ff02::5678"),
@@ -137,3 +147,55 @@ def test_a_port_it_may_not_bind_exits_1(python: Python) -> None:
     assert result.stderr == (
         "error: cannot join 239.255.0.1:7: Permission denied\n"
     )
+
+
+def test_hearing_nothing_at_all_exits_1(
+    python: Python, hosts: tuple[str, str]
+) -> None:
+    _, b = hosts
+    with start_server(
+        "--interface", "eth0", "--timeout", "0.3",
+        script=RECEIVER, python=on(python, b),
+    ) as receiver:  # fmt: skip
+        out, err = receiver.proc.communicate(timeout=TIMEOUT)
+    assert (receiver.proc.returncode, out) == (1, "")
+    assert err == (
+        f"error: nothing heard on 239.255.0.1:{receiver.port} for 0.3 s\n"
+    )
+
+
+class AnswerRefused(SignalWhileAnswering):
+    """A socket with one datagram waiting, whose answer the kernel refuses
+    (as nftables makes it in the broadcast receiver's test); then
+    silence."""
+
+    def recvfrom(self, size: int) -> tuple[bytes, Any]:
+        if self.sent:
+            raise socket.timeout
+        return b"who?", ("127.0.0.1", 40_000)
+
+    def sendto(self, data: bytes, addr: Any) -> int:
+        self.sent.append(data)
+        raise PermissionError(1, "Operation not permitted")
+
+
+def test_an_answer_it_cannot_send_is_logged_and_it_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sock = AnswerRefused()
+    heard, idle = serve(sock, b"me", 5.0)  # type: ignore[arg-type]
+    assert (sock.sent, heard, idle) == ([b"me"], 1, True)
+    assert caplog.messages == [
+        "127.0.0.1:40000: answer lost: Operation not permitted"
+    ]
+
+
+def test_a_signal_mid_answer_lets_it_finish_then_stops() -> None:
+    sock = SignalWhileAnswering()
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        heard, idle = serve(sock, b"me", 5.0)  # type: ignore[arg-type]
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+    assert (sock.sent, heard, idle) == ([b"me"], 1, False)

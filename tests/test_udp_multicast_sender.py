@@ -4,12 +4,17 @@ machine): loopback, TTL, socat, silence; every supported Python."""
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import (
+    TIMEOUT,
     Python,
     on,
+    read_line,
     run,
     start_server,
     third_party,
@@ -95,6 +100,12 @@ def test_nobody_in_the_group_is_no_answer(
         (["--ttl", "256"], "argument --ttl: must be from 0 to 255, not 256"),
         (["--host", "127.0.0.1"], "argument --host: not a multicast group "
          "(224.0.0.0/4 or ff00::/8): '127.0.0.1'"),
+        (["--host", "nowhere"], "argument --host: not a multicast group "
+         "(224.0.0.0/4 or ff00::/8): 'nowhere'"),
+        (["--interface", "nope0"], "argument --interface: no such "
+         "interface: 'nope0'"),
+        (["--host", "ff02::1234"], "a link-local group (ff02::/16) needs "
+         "--interface"),
     ],
 )  # fmt: skip
 @pytest.mark.once
@@ -113,3 +124,51 @@ def test_no_interface_and_no_route_is_unreachable(
     result = run(SENDER, python=on(python, a))
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == "error: 239.255.0.1:8888: Network is unreachable\n"
+
+
+def test_answers_that_keep_coming_cannot_hold_it(
+    python: Python, hosts: tuple[str, str], tmp_path: Path
+) -> None:
+    # A member of the group on host b answers without end; the sender
+    # prints each answer into a file, which never makes it wait.
+    a, b = hosts
+    member = subprocess.Popen(
+        [*on(python, b).command, "-c", FLOOD_BACK],
+        env={**os.environ, **python.env}, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert member.stdout is not None
+        port = read_line(member.stdout).strip()
+        with (tmp_path / "out").open("w+") as out:
+            result = subprocess.run(
+                [*on(python, a).command, SENDER, "--port", port,
+                 "--interface", "eth0", "--timeout", "0.3"],
+                env={**os.environ, **python.env}, stdout=out, stderr=out,
+                timeout=TIMEOUT,
+            )  # fmt: skip
+            out.seek(0)
+            assert (result.returncode, out.read()[-9:]) == (0, " answers\n")
+    finally:
+        member.kill()
+        member.wait(TIMEOUT)
+
+
+# A group member that answers the first datagram it hears, for ever (until
+# it is killed, or after 10**5 answers).
+FLOOD_BACK = """\
+import socket
+group = socket.inet_aton("239.255.0.1")
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sock.bind(("239.255.0.1", 0))
+index = socket.if_nametoindex("eth0")
+sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                group + bytes(4) + index.to_bytes(4, "little"))
+print(sock.getsockname()[1], flush=True)
+_, addr = sock.recvfrom(100)
+for _ in range(10**5):
+    try:
+        sock.sendto(b"me too", addr)
+    except OSError:
+        break
+"""
