@@ -6,17 +6,11 @@ first sends; a Unix one gets nothing, and a server cannot answer a sender
 with no address. bind("") asks Linux for a unique name in the abstract
 namespace (autobind), so there is no file to remove afterwards. The
 socket is then connected to the server, so only the server's datagrams
-arrive. --timeout bounds the wait. Unix datagrams are not lost, so there
-is nothing to resend.
-
-Start a Unix datagram echo server, then:
+arrive. --timeout bounds the wait. Start a Unix datagram echo server,
+then:
 
     python examples/unix_datagram_echo_client.py
     python examples/unix_datagram_echo_client.py --path /tmp/echo.sock -v
-
-Exit status: 0 echo received, 1 failure (no such file, refused,
-permission denied, no echo in time), 2 bad usage, 130 interrupted
-(Ctrl+C).
 """
 
 from __future__ import annotations
@@ -28,9 +22,23 @@ import sys
 import time
 
 import net
-from tcp_echo_client_blocking import echoed
 
 log = logging.getLogger("unix_client")
+
+
+# --8<-- [start:lesson]
+def open_socket(address: str) -> socket.socket:
+    """A datagram socket with an address of its own, connected to the
+    server's Unix socket."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sock.bind("")  # autobind: an abstract name of its own (1)
+        log.info("bound to %s", net.format_unix(sock.getsockname()))
+        sock.connect(address)  # no such file, refused, no access
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def echo(sock: socket.socket, message: bytes, timeout: float) -> float:
@@ -49,8 +57,15 @@ def echo(sock: socket.socket, message: bytes, timeout: float) -> float:
     raise socket.timeout
 
 
+# --8<-- [end:lesson]
+EXITS = """\
+Exit status: 0 echo received, 1 failure (no such file, refused,
+permission denied, no echo in time), 2 bad usage, 130 interrupted
+(Ctrl+C)."""
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = net.parser(__doc__, unix=True)
+    parser = net.parser(__doc__, unix=True, exits=EXITS)
     net.add_message(parser, "Hello, datagram!")
     net.add_timeout(
         parser,
@@ -68,16 +83,17 @@ def main(argv: list[str] | None = None) -> int:
     address = net.unix_address(args.path, args.abstract)
     where = net.format_unix(address)
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.bind("")  # autobind: an abstract name of its own (1)
-            log.info("bound to %s", net.format_unix(sock.getsockname()))
-            sock.connect(address)  # no such file, refused, no access
+        with open_socket(address) as sock:
             seconds = echo(sock, args.data, args.timeout)
     except socket.timeout:  # TimeoutError from Python 3.10
         return net.fail(f"{where}: no echo within {args.timeout:g} s")
     except (KeyboardInterrupt, OSError) as exc:  # refused, too long, ...
         return net.failed(exc, where, where)
-    return echoed(args.data, where, seconds)
+    shown = net.shorten(args.data)
+    print(f"sent {len(args.data)} bytes to {where}: {shown}")
+    print(f"received {len(args.data)} bytes in {seconds * 1000:.1f} ms: "
+          f"{shown}")  # fmt: skip
+    return 0
 
 
 if __name__ == "__main__":

@@ -5,32 +5,31 @@ one whole datagram and the sender's address, and the echo goes back to
 that address. Unlike UDP, nothing is lost: a sender waits while the
 receiver's queue is full. And a sender that bound no address of its own
 has none: there is nowhere to send its echo, so the server counts it as
-ignored. The socket file is handled as unix_echo_server.py handles its
-own (a stale one removed, --mode permissions, removed on exit), and the
-loop stops on a signal as udp_echo_server_blocking.py's does, only
-between datagrams. Both are imported: copy them, the files they import
-and net.py.
+ignored. The socket file is handled as the Unix stream server handles its
+own (a stale one removed, --mode permissions, removed on exit).
 
     python examples/unix_datagram_echo_server.py
     python examples/unix_datagram_echo_server.py --path /tmp/echo.sock -v
-
-Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import signal
 import socket
+import stat
 import sys
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 
 import net
-from udp_echo_server_blocking import Counted, Stop, stopped
-from unix_echo_server import listening
 
 log = logging.getLogger("unix_server")
 
+# --8<-- [start:lesson]
 # The largest datagram the default buffers let through is a little under
 # 212,992 bytes (net.core.wmem_default); a larger buffer cuts none short.
 BUFFER = 256 * 1024
@@ -72,22 +71,105 @@ def serve(sock: socket.socket, counts: Counted) -> None:
         pass
 
 
+def remove_stale(path: str) -> None:
+    """Remove path if it is a socket file that nobody listens on."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):  # never remove what is not a socket
+        raise FileExistsError("it exists, and is not a socket")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(path)
+        except ConnectionRefusedError:  # its server is gone
+            os.unlink(path)
+            log.info("%s: removed a stale socket file", path)
+            return
+        except OSError as exc:
+            if exc.errno != errno.EPROTOTYPE:  # a server of the other kind
+                raise
+    raise OSError("another server is listening on it")
+
+
+@contextmanager
+def listening(path: str, abstract: bool, mode: int) -> Iterator[socket.socket]:
+    """A Unix socket bound to path; its file removed again at the end."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        if abstract:
+            sock.bind(net.unix_address(path, abstract))
+        else:
+            remove_stale(path)
+            # bind() makes the file, with the umask's permissions: set
+            # them before, not with chmod() after, when a client could
+            # already have connected.
+            old = os.umask(0o777 & ~mode)
+            try:
+                sock.bind(path)
+            finally:
+                os.umask(old)
+        made = None if abstract else inode(path)
+        try:
+            yield sock
+        finally:
+            # Remove the file, unless another server has replaced it.
+            if made is not None and inode(path) == made:
+                os.unlink(path)  #
+
+
+def inode(path: str) -> int | None:
+    """The file's inode number: which file is at path now, if any."""
+    try:
+        return os.lstat(path).st_ino
+    except FileNotFoundError:
+        return None
+
+
+# --8<-- [end:lesson]
+class Stop:
+    """The handler of SIGINT and SIGTERM. A handler that raises can break
+    into any line, between a send and its count say; this one raises only
+    while serve() waits, and otherwise lets the datagram in hand finish."""
+
+    def __init__(self) -> None:
+        self.asked = False
+        self.waiting = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.asked = True
+        if self.waiting:
+            raise KeyboardInterrupt  # leaves recvfrom_into()
+
+
+@dataclass
+class Counted:
+    datagrams: int = 0
+    bytes: int = 0
+    ignored: int = 0
+
+
+EXITS = "Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage."
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = net.parser(__doc__, server=True, unix=True).parse_args(argv)
+    parser = net.parser(__doc__, server=True, unix=True, exits=EXITS)
+    args = parser.parse_args(argv)
     net.setup_logging(args.verbose)
     where = net.format_unix(net.unix_address(args.path, args.abstract))
     counts = Counted()
     with ExitStack() as stack:
         try:
             sock = stack.enter_context(
-                listening(
-                    args.path, args.abstract, args.mode, socket.SOCK_DGRAM
-                )
+                listening(args.path, args.abstract, args.mode)
             )
         except OSError as exc:  # in use, not a socket, no directory, ...
             return net.fail(f"cannot listen on {where}: {net.reason(exc)}")
         serve(sock, counts)
-    print(stopped(counts))
+    count = counts.datagrams
+    print(
+        f"stopped: echoed {count} datagram{'' if count == 1 else 's'}, "
+        f"{counts.bytes} bytes; ignored {counts.ignored}"
+    )
     return 0
 
 

@@ -1,23 +1,20 @@
 """Unix domain echo server: the blocking TCP echo server on a socket file.
 
-Shows AF_UNIX stream sockets, for processes on one machine: the accept
-loop, echo and idle timeout of tcp_echo_server_blocking.py (imported from
-there: copy both and net.py), on a path instead of a host and port. What
-is new is the file. The server removes a stale socket file left by a
-server that died (only a socket, and only if nothing answers on it),
-creates its own with --mode permissions (600 by default: only this user
-may connect), and removes it when it stops, on SIGTERM as on Ctrl+C. With
--v it logs each client's process, user and group, as the kernel saw them
-(SO_PEERCRED). --abstract uses Linux's abstract namespace: no file.
+Shows AF_UNIX stream sockets: the blocking TCP echo server's accept loop,
+echo and idle timeout on a path instead of a host and port. What is new
+is the file: a stale one left by a server that died is removed (only a
+socket, and only if nothing answers on it), its own is made with --mode
+permissions (600 by default) and removed when it stops. With -v it logs
+each client's process, user and group (SO_PEERCRED). --abstract uses
+Linux's abstract namespace: no file.
 
     python examples/unix_echo_server.py
     python examples/unix_echo_server.py --path /tmp/echo.sock -v
-
-Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage.
 """
 
 from __future__ import annotations
 
+import argparse
 import errno
 import logging
 import os
@@ -30,21 +27,15 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 import net
-from tcp_echo_server_blocking import (
-    BACKLOG,
-    Counts,
-    echo,
-    parser,
-    serve_one,
-    stopped,
-)
 
 log = logging.getLogger("unix_server")
 
+# --8<-- [start:lesson]
+BACKLOG = 16  # connections the kernel queues while one is being served
 CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
-def remove_stale(path: str, kind: int) -> None:
+def remove_stale(path: str) -> None:
     """Remove path if it is a socket file that nobody listens on."""
     try:
         mode = os.lstat(path).st_mode
@@ -52,7 +43,7 @@ def remove_stale(path: str, kind: int) -> None:
         return
     if not stat.S_ISSOCK(mode):  # never remove what is not a socket (1)
         raise FileExistsError("it exists, and is not a socket")
-    with socket.socket(socket.AF_UNIX, kind) as probe:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
         try:
             probe.connect(path)
         except ConnectionRefusedError:  # its server is gone
@@ -66,15 +57,13 @@ def remove_stale(path: str, kind: int) -> None:
 
 
 @contextmanager
-def listening(
-    path: str, abstract: bool, mode: int, kind: int = socket.SOCK_STREAM
-) -> Iterator[socket.socket]:
-    """A Unix socket bound to path; its file removed again at the end."""
-    with socket.socket(socket.AF_UNIX, kind) as sock:
+def listening(path: str, abstract: bool, mode: int) -> Iterator[socket.socket]:
+    """A Unix socket listening on path; its file removed again at the end."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         if abstract:
             sock.bind(net.unix_address(path, abstract))
         else:
-            remove_stale(path, kind)
+            remove_stale(path)
             # bind() makes the file, with the umask's permissions: set
             # them before, not with chmod() after, when a client could
             # already have connected.
@@ -85,8 +74,7 @@ def listening(
                 os.umask(old)
         made = None if abstract else inode(path)
         try:
-            if kind == socket.SOCK_STREAM:
-                sock.listen(BACKLOG)
+            sock.listen(BACKLOG)
             yield sock
         finally:
             # Remove the file, unless another server has replaced it.
@@ -114,25 +102,54 @@ def credentials(conn: socket.socket) -> str:
 
 
 def serve(
-    listener: socket.socket, counts: Counts, *, idle_timeout: float
+    listener: socket.socket, counts: Counts, idle_timeout: float
 ) -> None:
     """Serve one connection after another, for ever."""
     while True:
         conn, _ = listener.accept()  # a client's address: mostly none (3)
         with conn:
             counts.connections += 1
-            serve_one(
-                conn,
-                credentials(conn),
-                counts,
-                handle=echo,
-                idle_timeout=idle_timeout,
-                logger=log,
-            )
+            peer = credentials(conn)
+            log.info("%s: connected", peer)
+            conn.settimeout(idle_timeout)  # for each recv() and sendall()
+            try:
+                while data := conn.recv(65_536):  # b"": the client's EOF
+                    counts.bytes += len(data)
+                    conn.sendall(data)
+            except socket.timeout:  # TimeoutError from Python 3.10
+                log.info("%s: idle for %g s: closed", peer, idle_timeout)
+            except OSError as exc:  # reset by the peer, ...
+                log.warning("%s: %s", peer, net.reason(exc))
+            else:
+                log.info("%s: done", peer)
+
+
+# --8<-- [end:lesson]
+class Counts:
+    """What the server did, for the summary line."""
+
+    connections = 0
+    bytes = 0
+
+
+EXITS = "Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage."
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = net.parser(__doc__, server=True, unix=True, exits=EXITS)
+    parser.add_argument(
+        "--idle-timeout",
+        type=net.seconds,
+        default=10.0,
+        metavar="S",
+        help="close a connection that sends nothing for this long "
+        "(default: %(default)s)",
+    )
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser(__doc__, unix=True).parse_args(argv)
+    args = parse_args(argv)
     net.setup_logging(args.verbose)
     # SIGTERM stops the server the way Ctrl+C does; the with block below
     # then removes the socket file.
@@ -148,10 +165,14 @@ def main(argv: list[str] | None = None) -> int:
             return net.fail(f"cannot listen on {where}: {net.reason(exc)}")
         try:
             print(f"listening on {where}", flush=True)
-            serve(listener, counts, idle_timeout=args.idle_timeout)
+            serve(listener, counts, args.idle_timeout)
         except KeyboardInterrupt:  # SIGINT, or SIGTERM: see above
             pass
-    print(stopped(counts))
+    print(
+        f"stopped: served {counts.connections} "
+        f"connection{'' if counts.connections == 1 else 's'}, "
+        f"echoed {counts.bytes} bytes"
+    )
     return 0
 
 

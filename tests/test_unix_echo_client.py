@@ -158,3 +158,47 @@ def test_a_file_it_may_not_write_is_permission_denied(
         assert stop(server)[0] == 0
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == f"error: {sock_path}: Permission denied\n"
+
+
+@pytest.mark.parametrize(
+    ("reply", "said"),
+    [
+        (b"Hello, strEam!", "the echo differs from the message at byte 10"),
+        (b"Hello, stream! and more", "the server sent more than 14 bytes"),
+        (b"Hello", "the server closed the connection after 5 of 14 bytes"),
+    ],
+    ids=["different", "longer", "shorter"],
+)
+def test_a_reply_that_is_not_the_echo_is_one_line_and_exit_1(
+    python: Python,
+    sock_path: Path,
+    silent: socket.socket,
+    reply: bytes,
+    said: str,
+) -> None:
+    client = spawn(python, CLIENT, "--path", str(sock_path))
+    conn, _ = silent.accept()
+    with conn:
+        assert read_all(conn) == b"Hello, stream!"
+        conn.sendall(reply)
+    out, err = client.communicate(timeout=TIMEOUT)  # closed: its EOF
+    assert (client.returncode, out) == (1, "")
+    assert err == f"error: {sock_path}: {said}\n"
+
+
+def test_a_server_that_never_reads_times_out(
+    python: Python, sock_path: Path, silent: socket.socket, tmp_path: Path
+) -> None:
+    # 16 MiB: the sender thread blocks in send() until the reader, whose
+    # wait has timed out, shuts the socket down under it.
+    (tmp_path / "big").write_bytes(BIG)
+    with (tmp_path / "big").open("rb") as stdin:
+        client = spawn(
+            python, CLIENT, "--path", str(sock_path), "--timeout", "0.3",
+            "-", stdin=stdin,
+        )  # fmt: skip
+    conn, _ = silent.accept()
+    with conn:
+        out, err = client.communicate(timeout=TIMEOUT)
+    assert (client.returncode, out) == (1, "")
+    assert err == f"error: {sock_path}: nothing received for 0.3 s\n"

@@ -6,6 +6,7 @@ here wrote."""
 from __future__ import annotations
 
 import os
+import select
 import socket
 import subprocess
 from pathlib import Path
@@ -75,3 +76,22 @@ def test_closes_an_idle_client_and_serves_the_next(
             assert echo_of(sock_path, socket.SOCK_STREAM, b"next") == b"next"
             assert idle.recv(1) == b""  # closed by the server
         assert stop(server)[0] == 0
+
+
+def test_a_client_that_leaves_its_echo_unread_is_one_line(
+    python: Python, sock_path: Path
+) -> None:
+    # Closed with echoed bytes unread: Linux then fails the server's next
+    # call on the connection (Connection reset by peer, or Broken pipe),
+    # and the server serves the next client.
+    with start_unix_server(SCRIPT, sock_path, python=python) as server:
+        with socket.socket(socket.AF_UNIX) as rude:
+            rude.connect(str(sock_path))
+            rude.sendall(os.urandom(100_000))
+            assert select.select([rude], [], [], TIMEOUT)[0]  # echo came
+        assert echo_of(sock_path, socket.SOCK_STREAM, b"next") == b"next"
+        status, out, err = stop(server)
+    assert status == 0
+    [line] = err.splitlines()
+    assert line.endswith((": Broken pipe", ": Connection reset by peer"))
+    assert out.startswith("stopped: served 2 connections")
