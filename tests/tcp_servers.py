@@ -124,15 +124,16 @@ def test_1000_connections_at_once_then_a_new_client(
 def test_idle_connections_do_not_stop_a_new_client_and_are_closed(
     python: Python, script: str
 ) -> None:
-    # 2 s: opening 200 connections under load once took over 1 s.
+    # 50 connections and 2 s: opening 200 under heavy load once took over
+    # 2 s, and some were closed as idle before the new client was served.
     with start_server(
         "--idle-timeout", "2", script=script, python=python
     ) as server:
         started = time.monotonic()
-        idle = open_many(server, 200)
+        idle = open_many(server, 50)
         try:
             assert echo_of(server, b"served") == b"served"
-            # served while all 200 were still open:
+            # served while all 50 were still open:
             assert all(map(still_open, idle))
             for sock in idle:
                 assert sock.recv(1) == b""  # closed by the server
