@@ -7,45 +7,34 @@ every byte, for --duration seconds. It prints messages per second, the
 median and 99th-percentile round-trip time and, given --server-pid (Linux,
 /proc), the server's CPU time per message and how busy the server was:
 near 100% means the server, not this load generator, set the pace.
-Loopback only. It never sleeps: it polls its sockets, so it keeps one CPU
-busy while it runs.
+Loopback only; it keeps one CPU busy while it runs.
 
     python examples/tcp_echo_server_fast.py --port 9000 &
     python examples/tcp_echo_bench.py --port 9000 --server-pid $!
     kill $!
-
-It first waits up to --timeout for the server to accept a connection and
-echo (a server started just before it may not be listening yet), then
-opens the connections and starts the clock. The UDP benchmark's options
-and checks are imported from udp_echo_bench.py: copy both and net.py.
-
-Exit status: 0 done, 1 no server answered, or it failed mid-run (the
-figures so far are printed), 2 bad usage, 130 interrupted (Ctrl+C).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
+import json
 import logging
+import os
 import selectors
 import socket
 import struct
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import net
-from udp_echo_bench import (
-    ServerCPU,
-    add_options,
-    check_options,
-    finish,
-    report_cpu,
-)
 
 log = logging.getLogger("tcp_bench")
 
+# --8<-- [start:lesson]
 SEQUENCE = struct.Struct("!Q")  # each message starts with its number
 
 
@@ -179,8 +168,126 @@ def hang_up(socks: list[socket.socket], timeout: float) -> None:
                 pass
 
 
+# --8<-- [end:lesson]
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()  # after the name
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_or_none(pid: int | None) -> float | None:
+    """cpu_seconds(pid), or None with no pid or once the process is gone."""
+    if pid is None:
+        return None
+    try:
+        return cpu_seconds(pid)
+    except OSError:  # it has exited: its CPU time is gone with it
+        return None
+
+
+def add_options(parser: argparse.ArgumentParser, timeout: str) -> None:
+    """Add what every benchmark here takes: --duration, --timeout (whose
+    help starts with timeout), --server-pid and --json."""
+    parser.add_argument(
+        "--duration",
+        type=net.seconds,
+        default=5.0,
+        metavar="S",
+        help="seconds to run (default: %(default)s)",
+    )
+    net.add_timeout(
+        parser,
+        1.0,
+        f"{timeout}, and the longest wait for the server to answer "
+        "at the start (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--server-pid",
+        type=int,
+        metavar="PID",
+        help="the server's process ID, to report its CPU time (Linux; "
+        "default: none, no CPU figures)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON line instead"
+    )
+
+
+def check_options(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> None:
+    """Refuse, as bad usage, a host off loopback or a PID of nothing."""
+    try:
+        loopback = ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        parser.error("--host must be a loopback address, such as 127.0.0.1")
+    if args.server_pid is not None:
+        try:
+            cpu_seconds(args.server_pid)
+        except OSError:
+            parser.error(f"--server-pid: no process {args.server_pid} here")
+
+
+class ServerCPU:
+    """The CPU time process pid uses while a with block runs, if known."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self.seconds: float | None = None
+
+    def __enter__(self) -> ServerCPU:
+        self.before = cpu_or_none(self.pid)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        after = cpu_or_none(self.pid)
+        if self.before is not None and after is not None:
+            self.seconds = after - self.before
+
+
+def finish(
+    args: argparse.Namespace,
+    peer: str,
+    result: dict[str, Any],
+    cpu: ServerCPU,
+    count: int,
+    report: Callable[[dict[str, Any]], None],
+) -> int:
+    """Add the server's CPU per one of count, print; return the status."""
+    if cpu.seconds is not None:
+        result["server_cpu_us"] = cpu.seconds * 1e6 / count
+        result["server_busy"] = cpu.seconds / result["seconds"]
+    elif args.server_pid is not None:
+        print(
+            f"warning: process {args.server_pid} exited during the run: "
+            "no server CPU figures",
+            file=sys.stderr,
+        )
+    if args.json:
+        print(json.dumps({**vars(args), **result}))
+    else:
+        report(result)
+    if result["stopped"]:
+        seconds = result["seconds"]
+        print(
+            f"error: {peer}: {result['stopped']} after {seconds:.1f} s; "
+            "the figures cover that time",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+EXITS = """\
+Exit status: 0 done, 1 no server answered, or it failed mid-run (the
+figures so far are printed), 2 bad usage, 130 interrupted (Ctrl+C)."""
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = net.parser(__doc__)
+    parser = net.parser(__doc__, exits=EXITS)
     parser.add_argument(
         "--connections",
         type=lambda text: net.bounded_int(text, 1, 10_000),
@@ -228,6 +335,13 @@ def main(argv: list[str] | None = None) -> int:
         report_cpu(result, "message")
 
     return finish(args, peer, result, cpu, result["messages"], report)
+
+
+def report_cpu(result: dict[str, Any], unit: str) -> None:
+    """The server's rows of a report, if its CPU time is known."""
+    if "server_cpu_us" in result:
+        print(f"  server CPU  {result['server_cpu_us']:12.2f} us per {unit}")
+        print(f"  server busy {result['server_busy']:12.0%} of one CPU")
 
 
 if __name__ == "__main__":

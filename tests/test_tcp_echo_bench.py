@@ -8,6 +8,7 @@ import re
 import selectors
 import signal
 import socket
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -205,6 +206,8 @@ def test_ctrl_c_mid_run_exits_130_quietly(python: Python) -> None:
     [
         (["--host", "192.0.2.1"], "--host must be a loopback address, such "
          "as 127.0.0.1"),
+        (["--host", "nowhere.invalid"], "--host must be a loopback address, "
+         "such as 127.0.0.1"),
         (["--size", "7"], "argument --size: must be from 8 to 16777216, "
          "not 7"),
         (["--connections", "0"], "argument --connections: must be from 1 "
@@ -229,3 +232,28 @@ def test_page_recipe_works_pasted_into_a_script(closed_port: int) -> None:
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith(f"listening on 127.0.0.1:{closed_port}")
     assert "server busy" in result.stdout
+
+
+@pytest.mark.once
+def test_server_pid_that_exits_mid_run_gives_no_cpu_figures(
+    python: Python,
+) -> None:
+    other = subprocess.Popen(["sleep", "30"])
+    with start_server("-v", script=FAST, python=python) as server:
+        bench = spawn(
+            python, BENCH, "--port", str(server.port), "--server-pid",
+            str(other.pid), *SHORT,
+        )  # fmt: skip
+        assert server.proc.stderr is not None
+        while "connected" not in read_line(server.proc.stderr):
+            pass  # the socket facts; then the bench's first connection
+        other.kill()
+        other.wait(timeout=TIMEOUT)
+        out, err = bench.communicate(timeout=TIMEOUT)
+    assert (bench.returncode, err) == (
+        0,
+        f"warning: process {other.pid} exited during the run: "
+        "no server CPU figures\n",
+    )
+    assert "messages/s" in out
+    assert "server CPU" not in out
