@@ -40,15 +40,13 @@ class EchoError(Exception):
     """The server's reply is not the echo of the message."""
 
 
-def send_all_then_eof(
-    sock: socket.socket, message: bytes, logger: logging.Logger = log
-) -> None:
+def send_all_then_eof(sock: socket.socket, message: bytes) -> None:
     """Send the message, then half-close: the server sees EOF."""
     view = memoryview(message)
     for start in range(0, len(message), CHUNK):
         sock.sendall(view[start : start + CHUNK])
     sock.shutdown(socket.SHUT_WR)  # "that was all"; reading goes on (1)
-    logger.info("sent %d bytes, then EOF", len(message))
+    log.info("sent %d bytes, then EOF", len(message))
 
 
 class Checker:
@@ -90,16 +88,13 @@ def read_echo(sock: socket.socket, message: bytes) -> None:
     checker.end()
 
 
-def echo(
-    sock: socket.socket, message: bytes, logger: logging.Logger = log
-) -> None:
-    """Send and read at once: a thread sends, this thread reads; the
-    sender logs to logger."""
+def echo(sock: socket.socket, message: bytes) -> None:
+    """Send and read at once: a thread sends, this thread reads."""
     resets: list[ConnectionResetError] = []
 
     def send() -> None:
         try:
-            send_all_then_eof(sock, message, logger)
+            send_all_then_eof(sock, message)
         except ConnectionResetError as exc:
             resets.append(exc)
         except OSError:  # timed out, or shut down below: the reader knows
@@ -129,40 +124,22 @@ def echo(
             raise resets[0]
 
 
-def echoed(data: bytes, peer: str, seconds: float) -> int:
-    """Say what was sent and echoed, and how fast; return exit status 0."""
-    shown = net.shorten(data)
-    print(f"sent {len(data)} bytes to {peer}: {shown}")
-    print(f"received {len(data)} bytes in {seconds * 1000:.1f} ms: {shown}")
-    return 0
-
-
-def parser(
-    description: str | None = __doc__, unix: bool = False
-) -> argparse.ArgumentParser:
-    """The options of this client, for it and the clients built on it;
-    unix: on a Unix socket (--path), not TCP."""
-    new = net.parser(description, unix=unix)
-    net.add_message(new, "Hello, stream!")
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = net.parser(__doc__)
+    net.add_message(parser, "Hello, stream!")
     net.add_timeout(
-        new,
+        parser,
         5.0,
         "the longest wait for the connection, for each 64 KiB "
         "sent and for each read (default: %(default)s)",
     )
-    return new
-
-
-def parse_args(
-    argv: list[str] | None, options: argparse.ArgumentParser
-) -> argparse.Namespace:
-    args = options.parse_args(argv)
+    args = parser.parse_args(argv)
     args.data = net.message_bytes(args.message)
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv, parser())
+    args = parse_args(argv)
     net.setup_logging(args.verbose)
     peer = net.format_address((args.host, args.port))
     try:
@@ -177,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
         return net.fail(f"{peer}: nothing received for {args.timeout:g} s")
     except (KeyboardInterrupt, OSError, EchoError) as exc:  # refused, reset
         return net.failed(exc, args.host, peer)
-    return echoed(args.data, peer, seconds)
+    shown = net.shorten(args.data)
+    print(f"sent {len(args.data)} bytes to {peer}: {shown}")
+    print(f"received {len(args.data)} bytes in {seconds * 1000:.1f} ms: "
+          f"{shown}")  # fmt: skip
+    return 0
 
 
 if __name__ == "__main__":

@@ -22,9 +22,7 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 import net
 
@@ -48,61 +46,30 @@ def echo(conn: socket.socket, counts: Counts) -> None:
         conn.sendall(data)  # send() may take less; sendall() loops (2)
 
 
-Handler = Callable[[socket.socket, Counts], None]
-Serve = Callable[[socket.socket, Counts], None]
-# serve(listener, counts, idle_timeout=..., max_connections=...)
-ServeMany = Callable[..., None]
-
-
 def serve(
-    listener: socket.socket,
-    counts: Counts,
-    *,
-    handle: Handler,
-    idle_timeout: float,
+    listener: socket.socket, counts: Counts, idle_timeout: float
 ) -> None:
     """Serve one connection after another, for ever."""
     while True:
         conn, addr = listener.accept()
-        with conn:  # closed however the handler ends
+        with conn:  # closed however serving it ends
             counts.connections += 1
             peer = net.format_address(addr)
-            serve_one(
-                conn, peer, counts, handle=handle, idle_timeout=idle_timeout
-            )
+            log.info("%s: connected", peer)
+            # Each recv() and sendall() may wait this long, no more.
+            conn.settimeout(idle_timeout)
+            try:
+                echo(conn, counts)
+            except socket.timeout:  # TimeoutError from Python 3.10
+                log.info("%s: idle for %g s: closed", peer, idle_timeout)
+            except OSError as exc:  # reset by the peer, ...
+                log.warning("%s: %s", peer, net.reason(exc))
+            else:
+                log.info("%s: done", peer)
 
 
-def serve_one(
-    conn: socket.socket,
-    peer: str,
-    counts: Counts,
-    *,
-    handle: Handler,
-    idle_timeout: float,
-    logger: logging.Logger = log,
-) -> None:
-    """Run handle on one connection; log how it ended, to logger."""
-    logger.info("%s: connected", peer)
-    # Each recv() and sendall() may wait this long, no more.
-    conn.settimeout(idle_timeout)
-    try:
-        handle(conn, counts)
-    except socket.timeout:  # TimeoutError from Python 3.10
-        logger.info("%s: idle for %g s: closed", peer, idle_timeout)
-    except (OSError, EOFError, ValueError) as exc:
-        # reset by the peer, a message cut short, too large...
-        logger.warning("%s: %s", peer, net.reason(exc))
-    else:
-        logger.info("%s: done", peer)
-
-
-def parser(
-    description: str | None, many: bool = False, unix: bool = False
-) -> argparse.ArgumentParser:
-    """The options of this server, for it and the servers built on it;
-    many: for a server of many connections at once; unix: on a Unix
-    socket (--path), not TCP."""
-    new = net.parser(description, server=True, unix=unix)
+def parser() -> argparse.ArgumentParser:
+    new = net.parser(__doc__, server=True)
     new.add_argument(
         "--idle-timeout",
         type=net.seconds,
@@ -111,21 +78,11 @@ def parser(
         help="close a connection that sends nothing for this long "
         "(default: %(default)s)",
     )
-    if many:
-        new.add_argument(
-            "--max-connections",
-            type=lambda text: net.bounded_int(text, 1, 100_000),
-            default=1000,  # a process may open 1,024 files by default
-            metavar="N",
-            help="close at once a connection over this many "
-            "(default: %(default)s)",
-        )
     return new
 
 
-def run(args: argparse.Namespace, serve: Serve, backlog: int = BACKLOG) -> int:
-    """Listen as args say, then serve(listener, counts) until SIGINT or
-    SIGTERM; return the exit status."""
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     net.setup_logging(args.verbose)
     # SIGTERM stops the server the way Ctrl+C does: KeyboardInterrupt
     # leaves whatever call is waiting, and with blocks close the sockets.
@@ -137,7 +94,7 @@ def run(args: argparse.Namespace, serve: Serve, backlog: int = BACKLOG) -> int:
         # create_server() sets SO_REUSEADDR: a restarted server may bind
         # while connections of the last one linger in TIME_WAIT. (3)
         listener = socket.create_server(
-            address, family=family, backlog=backlog
+            address, family=family, backlog=BACKLOG
         )
     except OSError as exc:  # address in use, not an address here, ...
         where = net.format_address((args.host, args.port))
@@ -152,44 +109,15 @@ def run(args: argparse.Namespace, serve: Serve, backlog: int = BACKLOG) -> int:
         counts = Counts()
         try:
             print(f"listening on {where}", flush=True)
-            serve(listener, counts)
+            serve(listener, counts, args.idle_timeout)
         except KeyboardInterrupt:  # SIGINT, or SIGTERM: see above
             pass
-    print(stopped(counts))
-    return 0
-
-
-def stopped(counts: Counts) -> str:
-    """The summary line a server prints when it stops."""
-    return (
+    print(
         f"stopped: served {counts.connections} "
         f"connection{'' if counts.connections == 1 else 's'}, "
         f"echoed {counts.bytes} bytes"
     )
-
-
-def run_many(
-    argv: list[str] | None, description: str | None, serve: ServeMany
-) -> int:
-    """main() of a server of many connections at once: its options, then
-    serve(listener, counts, idle_timeout=..., max_connections=...)."""
-    args = parser(description, many=True).parse_args(argv)
-    return run(
-        args,
-        partial(
-            serve,
-            idle_timeout=args.idle_timeout,
-            max_connections=args.max_connections,
-        ),
-        backlog=socket.SOMAXCONN,  # a queue as long as the system allows
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parser(__doc__).parse_args(argv)
-    return run(
-        args, partial(serve, handle=echo, idle_timeout=args.idle_timeout)
-    )
+    return 0
 
 
 if __name__ == "__main__":

@@ -8,8 +8,7 @@ to --retries times, each wait twice as long as the one before (at most
 eight times --timeout); a refused port ends the wait at once, and a
 datagram that is not the echo is ignored.
 
-The asyncio client (udp_echo_client_asyncio.py) takes its options, socket
-and output from here. Start an echo server, then:
+Start an echo server, then:
 
     python examples/udp_echo_client_blocking.py
     python examples/udp_echo_client_blocking.py --port 9999 -v "Hi there"
@@ -26,7 +25,6 @@ import logging
 import socket
 import sys
 import time
-from collections.abc import Callable
 
 import net
 
@@ -87,10 +85,8 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def parse_args(
-    argv: list[str] | None, description: str | None = __doc__
-) -> argparse.Namespace:
-    parser = net.parser(description)
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = net.parser(__doc__)
     net.add_message(parser, "Hello, datagram!")
     net.add_timeout(
         parser,
@@ -114,17 +110,8 @@ def parse_args(
     return args
 
 
-# echo(sock, message, timeout, retries) -> (attempts, seconds)
-Echo = Callable[[socket.socket, bytes, float, int], "tuple[int, float]"]
-
-
-def main(
-    argv: list[str] | None = None,
-    echo: Echo = echo,
-    description: str | None = __doc__,
-) -> int:
-    """Run a client from the command line; echo() is what it runs."""
-    args = parse_args(argv, description)
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     net.setup_logging(args.verbose)
     peer = net.format_address((args.host, args.port))
     try:

@@ -8,9 +8,6 @@ fast as the two system calls go. It prints "listening on HOST:PORT" once
 bound (--port 0 takes any free port); Ctrl+C (SIGINT) or SIGTERM stops it
 with a one-line summary.
 
-The asyncio servers (udp_echo_server_asyncio.py, udp_echo_server_fast.py)
-take their options, socket and summary from here.
-
     python examples/udp_echo_server_blocking.py
     python examples/udp_echo_server_blocking.py --port 0 -v
 
@@ -24,9 +21,7 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import net
 
@@ -38,16 +33,10 @@ log = logging.getLogger("udp_server")
 SERVICE_PORTS = frozenset({0, 7, 9, 13, 17, 19, 37})
 
 
-class Counts(Protocol):
-    """What a server counted: echoed datagrams and bytes, ignored ones."""
-
-    datagrams: int
-    bytes: int
-    ignored: int
-
-
 @dataclass
 class Counted:
+    """What the server counted: echoed datagrams and bytes, ignored ones."""
+
     datagrams: int = 0
     bytes: int = 0
     ignored: int = 0
@@ -133,10 +122,8 @@ def open_socket(
     return sock
 
 
-def parse_args(
-    argv: list[str] | None, description: str | None = __doc__
-) -> argparse.Namespace:
-    parser = net.parser(description, server=True)
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = net.parser(__doc__, server=True)
     net.add_buffer_options(parser)
     parser.add_argument(
         "--reuse-port",
@@ -146,13 +133,8 @@ def parse_args(
     return parser.parse_args(argv)
 
 
-def main(
-    argv: list[str] | None = None,
-    serve: Callable[[socket.socket], Counts] = serve,
-    description: str | None = __doc__,
-) -> int:
-    """Run a server from the command line; serve() is what it runs."""
-    args = parse_args(argv, description)
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     net.setup_logging(args.verbose)
     try:
         sock = open_socket(
@@ -181,7 +163,7 @@ def main(
     return 0
 
 
-def stopped(counts: Counts) -> str:
+def stopped(counts: Counted) -> str:
     """The summary line a server prints when it stops."""
     count = counts.datagrams
     return (

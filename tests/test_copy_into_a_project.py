@@ -1,50 +1,163 @@
-"""A reader copies the examples and net.py into their own project.
+"""A reader copies one example and net.py into their own project.
 
-The copies must run from an empty folder outside this repository, with the
+Every example imports the standard library and net alone, and runs when
+copied with net.py into an empty folder outside this repository, with the
 standard library alone: `python -S -E` leaves out site-packages (where the
-set-up installed net.py) and PYTHONPATH.
+set-up installed net.py) and PYTHONPATH. Each server runs with its client
+copied into another folder, on the oldest and the newest Python.
 """
 
 from __future__ import annotations
 
+import ast
 import shutil
+import sys
 from pathlib import Path
 
+import pytest
 from conftest import (
-    BLOCKING_CLIENT,
-    BLOCKING_SERVER,
-    CLIENT,
+    PYENV,
     ROOT,
-    SERVER,
     STRICT,
+    VERSIONS,
     Python,
+    on,
     run,
     start_server,
+    started,
+    stop,
+    tls_args,
+    two_hosts,
 )
+from test_site import EXAMPLES
+
+ALLOWED = set(sys.stdlib_module_names) | {"net", "__future__"}
+ENDS = [VERSIONS.split(",")[0], VERSIONS.split(",")[-1]]
 
 
-def test_examples_run_from_a_folder_of_their_own(tmp_path: Path) -> None:
+def imported(name: str) -> set[str]:
+    """The top-level modules an example imports."""
+    tree = ast.parse((ROOT / "examples" / f"{name}.py").read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_example_imports_only_the_standard_library_and_net(
+    name: str,
+) -> None:
+    assert imported(name) <= ALLOWED, imported(name) - ALLOWED
+
+
+# Each server, the client that runs against it, and what else each takes
+# (CERTS: the test certificates; PATH: a Unix socket's path). Every
+# example is in one pair, or runs alone.
+PAIRS = [
+    ("udp_echo_server_blocking", "udp_echo_client_blocking", ()),
+    ("udp_echo_server_asyncio", "udp_echo_client_asyncio", ()),
+    ("udp_echo_server_fast", "udp_echo_bench", ("--duration", "0.2")),
+    ("tcp_echo_server_blocking", "tcp_echo_client_blocking", ()),
+    ("tcp_echo_server_threads", "tcp_echo_client_naive", ("--size", "1000")),
+    ("tcp_echo_server_selectors", "tcp_echo_client_asyncio", ()),
+    ("tcp_echo_server_asyncio", "tcp_echo_bench", ("--duration", "0.2")),
+    ("tcp_echo_server_fast", "tcp_echo_client_blocking", ()),
+    ("tcp_framing_server", "tcp_framing_client", ()),
+    ("tls_echo_server", "tls_echo_client", ("CERTS",)),
+    ("tls_echo_server_asyncio", "tls_echo_client_asyncio", ("CERTS",)),
+    ("unix_echo_server", "unix_echo_client", ("PATH",)),
+    ("unix_datagram_echo_server", "unix_datagram_echo_client", ("PATH",)),
+    ("udp_broadcast_receiver", "udp_broadcast_sender", ()),
+    ("udp_multicast_receiver", "udp_multicast_sender", ("HOSTS",)),
+]
+ALONE = ["socketpair_ipc"]
+
+
+def test_every_example_is_copied_and_run() -> None:
+    paired = {name for server, client, _ in PAIRS for name in (server, client)}
+    assert paired | set(ALONE) == set(EXAMPLES)
+
+
+def bare(version: str) -> Python:
+    """The interpreter of that version, with no site-packages and no
+    PYTHONPATH: the standard library alone."""
+    found = sorted(PYENV.glob(f"versions/{version}.*/bin/python{version}"))
+    command = str(found[-1]) if found else shutil.which("python3") or ""
+    return Python((command, "-S", "-E", *STRICT), {}, version)
+
+
+def copied(name: str, folder: Path) -> Path:
+    """A folder of its own with the example and net.py in it."""
+    folder.mkdir()
+    shutil.copy(ROOT / "examples" / f"{name}.py", folder)
+    shutil.copy(ROOT / "net.py", folder)
+    return folder
+
+
+@pytest.mark.parametrize("version", ENDS)
+@pytest.mark.parametrize(
+    ("server", "client", "extra"), PAIRS, ids=[p[0] for p in PAIRS]
+)
+def test_a_copied_server_serves_a_copied_client(
+    version: str,
+    server: str,
+    client: str,
+    extra: tuple[str, ...],
+    tmp_path: Path,
+    certs: Path,
+) -> None:
     assert not tmp_path.is_relative_to(ROOT)
-    python3 = shutil.which("python3") or "python3"
-    python = Python((python3, "-S", "-E", *STRICT))
-    # The blocking pair needs net.py alone; the asyncio pair, the blocking
-    # pair too, as their docstrings say.
-    for files in [
-        (BLOCKING_CLIENT, BLOCKING_SERVER, "net.py"),
-        (CLIENT, SERVER),
-    ]:
-        for name in files:
-            shutil.copy(ROOT / name, tmp_path)
-        client, server_script = (Path(name).name for name in files[:2])
+    python = bare(version)
+    there, here = (
+        copied(server, tmp_path / "a"),
+        copied(client, tmp_path / "b"),
+    )
+    server_args: list[str] = []
+    client_args: list[str] = []
+    if "CERTS" in extra:
+        server_args = list(tls_args(certs))
+        client_args = ["--cafile", str(certs / "ca.pem"), "--server-name",
+                       "localhost"]  # fmt: skip
+    else:
+        client_args = list(extra)
+    if "PATH" in extra:
+        path = str(tmp_path / "echo.sock")
+        server_args, client_args = ["--path", path], ["--path", path]
+    if "HOSTS" in extra:
+        with two_hosts() as (a, b):
+            args = ["--interface", "eth0"]
+            with start_server(
+                *args, script=f"{server}.py", cwd=there, python=on(python, b)
+            ) as running:
+                result = run(
+                    f"{client}.py", "--port", str(running.port), *args,
+                    cwd=here, python=on(python, a),
+                )  # fmt: skip
+                status = running.stop()[0]
+    elif "PATH" in extra:
+        argv = [f"{server}.py", *server_args]
+        with started(argv, python, cwd=there) as (proc, line):
+            assert line.startswith("listening on "), line
+            result = run(f"{client}.py", *client_args, cwd=here, python=python)
+            status = stop(proc)[0]
+    else:
         with start_server(
-            script=server_script, cwd=tmp_path, python=python
-        ) as server:
+            *server_args, script=f"{server}.py", cwd=there, python=python
+        ) as running:
             result = run(
-                client, "--port", str(server.port), "copied",
-                cwd=tmp_path, python=python,
+                f"{client}.py", "--port", str(running.port), *client_args,
+                cwd=here, python=python,
             )  # fmt: skip
-            status, summary, err = server.stop()
-        assert (result.returncode, result.stderr) == (0, "")
-        assert "received 6 bytes" in result.stdout
-        assert (status, err) == (0, "")
-        assert summary == "stopped: echoed 1 datagram, 6 bytes; ignored 0\n"
+            status = running.stop()[0]
+    assert (result.returncode, status) == (0, 0), result.stderr
+
+
+@pytest.mark.parametrize("version", ENDS)
+def test_socketpair_ipc_runs_alone(version: str, tmp_path: Path) -> None:
+    here = copied("socketpair_ipc", tmp_path / "a")
+    result = run("socketpair_ipc.py", "hi", cwd=here, python=bare(version))
+    assert (result.returncode, result.stderr) == (0, "")
