@@ -18,10 +18,6 @@ after the message's. Every wait is bounded by --timeout.
     python examples/socketpair_ipc.py --pass-file README.md -v
 
 The child is this script, started as `socketpair_ipc.py --child FD`.
-
-Exit status: 0 the echo matched, 1 the child failed (nothing back in
-time, ended early, or sent something else), 2 bad usage, 130
-interrupted (Ctrl+C).
 """
 
 from __future__ import annotations
@@ -40,6 +36,7 @@ import net
 log = logging.getLogger("socketpair")
 
 
+# --8<-- [start:lesson]
 def read_to_eof(sock: socket.socket) -> bytes:
     """Read until the other end has shut down its sending side, or closed."""
     chunks = []
@@ -105,9 +102,17 @@ def ended(proc: subprocess.Popen[bytes], timeout: float) -> str:
     return f"exit status {status}"
 
 
+# --8<-- [end:lesson]
+EXITS = """\
+Exit status: 0 the echo matched, 1 the child failed (nothing back in
+time, ended early, or sent something else), 2 bad usage, 130
+interrupted (Ctrl+C)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     options = argparse.ArgumentParser(
         description=__doc__,
+        epilog=EXITS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     net.add_message(options, "Hello, child!")
@@ -147,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         with theirs:
             proc = start_child(theirs, args)
         # Our copy of the child's end is closed now: the child's exit is
-        # the only way to our end of file. (3)
+        # the only way to our end of file.
         try:
             log.info("started child %d", proc.pid)
             ours.settimeout(args.timeout)

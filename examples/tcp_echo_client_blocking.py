@@ -13,10 +13,6 @@ Start an echo server, then:
     python examples/tcp_echo_client_blocking.py
     python examples/tcp_echo_client_blocking.py --port 9999 -v "Hi there"
     head -c 64M /dev/urandom | python examples/tcp_echo_client_blocking.py -
-
-Exit status: 0 the echo matched, 1 network failure (refused, timed out,
-reset, or an echo that is cut short or different), 2 bad usage, 130
-interrupted (Ctrl+C).
 """
 
 from __future__ import annotations
@@ -33,6 +29,7 @@ import net
 
 log = logging.getLogger("tcp_client")
 
+# --8<-- [start:lesson]
 CHUNK = 65_536  # bytes per send, so that each one is bounded by --timeout
 
 
@@ -124,8 +121,15 @@ def echo(sock: socket.socket, message: bytes) -> None:
             raise resets[0]
 
 
+# --8<-- [end:lesson]
+EXITS = """\
+Exit status: 0 the echo matched, 1 network failure (refused, timed out,
+reset, or an echo that is cut short or different), 2 bad usage, 130
+interrupted (Ctrl+C)."""
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = net.parser(__doc__)
+    parser = net.parser(__doc__, exits=EXITS)
     net.add_message(parser, "Hello, stream!")
     net.add_timeout(
         parser,

@@ -13,9 +13,6 @@ Start an echo server (tcp_echo_server_blocking.py), then:
 
     python examples/tcp_echo_client_naive.py --size 1000
     python examples/tcp_echo_client_naive.py
-
-Exit status: 0 the whole echo came back, 1 stalled or a network failure,
-2 bad usage, 130 interrupted (Ctrl+C).
 """
 
 from __future__ import annotations
@@ -26,6 +23,7 @@ import sys
 
 import net
 
+# --8<-- [start:lesson]
 CHUNK = 65_536
 
 
@@ -48,8 +46,14 @@ def send_then_read(sock: socket.socket, size: int) -> int:
     return sent
 
 
+# --8<-- [end:lesson]
+EXITS = """\
+Exit status: 0 the whole echo came back, 1 stalled or a network failure,
+2 bad usage, 130 interrupted (Ctrl+C)."""
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = net.parser(__doc__)
+    parser = net.parser(__doc__, exits=EXITS)
     parser.add_argument(
         "--size",
         type=lambda text: net.bounded_int(text, 1, 2**30),

@@ -11,8 +11,6 @@ or SIGTERM stops it with a one-line summary, even mid-connection.
 
     python examples/tcp_echo_server_blocking.py
     python examples/tcp_echo_server_blocking.py --port 0 -v
-
-Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage.
 """
 
 from __future__ import annotations
@@ -28,6 +26,7 @@ import net
 
 log = logging.getLogger("tcp_server")
 
+# --8<-- [start:lesson]
 BACKLOG = 16  # connections the kernel queues while one is being served
 
 
@@ -68,8 +67,23 @@ def serve(
                 log.info("%s: done", peer)
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A TCP socket listening on host:port (a name, or an address)."""
+    family, _, _, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM
+    )[0]
+    # create_server() sets SO_REUSEADDR: a restarted server may bind
+    # while connections of the last one linger in TIME_WAIT. (3)
+    return socket.create_server(address, family=family, backlog=BACKLOG)
+
+
+# --8<-- [end:lesson]
+EXITS = """\
+Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage."""
+
+
 def parser() -> argparse.ArgumentParser:
-    new = net.parser(__doc__, server=True)
+    new = net.parser(__doc__, exits=EXITS, server=True)
     new.add_argument(
         "--idle-timeout",
         type=net.seconds,
@@ -88,14 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     # leaves whatever call is waiting, and with blocks close the sockets.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        family, _, _, _, address = socket.getaddrinfo(
-            args.host, args.port, type=socket.SOCK_STREAM
-        )[0]
-        # create_server() sets SO_REUSEADDR: a restarted server may bind
-        # while connections of the last one linger in TIME_WAIT. (3)
-        listener = socket.create_server(
-            address, family=family, backlog=BACKLOG
-        )
+        listener = listen(args.host, args.port)
     except OSError as exc:  # address in use, not an address here, ...
         where = net.format_address((args.host, args.port))
         print(f"error: cannot listen on {where}: {net.reason(exc)}",

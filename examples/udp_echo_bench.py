@@ -17,9 +17,6 @@ them.
 
 It first waits up to --timeout for the server to answer (a server started
 just before it may not be listening yet), then starts the clock.
-
-Exit status: 0 done, 1 no server answered or it stopped mid-run, 2 bad
-usage, 130 interrupted (Ctrl+C).
 """
 
 from __future__ import annotations
@@ -38,6 +35,7 @@ from typing import Any
 
 import net
 
+# --8<-- [start:lesson]
 SEQUENCE = struct.Struct("!Q")  # each datagram starts with its number
 PROBE = SEQUENCE.pack(2**64 - 1)  # a number no timed datagram will have
 
@@ -143,6 +141,12 @@ def bench(
     }
 
 
+# --8<-- [end:lesson]
+EXITS = """\
+Exit status: 0 done, 1 no server answered or it stopped mid-run, 2 bad
+usage, 130 interrupted (Ctrl+C)."""
+
+
 def add_options(parser: argparse.ArgumentParser, timeout: str) -> None:
     """Add what every benchmark here takes: --duration, --timeout (whose
     help starts with timeout), --server-pid and --json."""
@@ -239,7 +243,7 @@ def finish(
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = net.parser(__doc__)
+    parser = net.parser(__doc__, exits=EXITS)
     parser.add_argument(
         "--size",
         type=lambda text: net.bounded_int(text, SEQUENCE.size, 65_507),

@@ -13,9 +13,6 @@ Start an echo server, then:
     python examples/udp_echo_client_blocking.py
     python examples/udp_echo_client_blocking.py --port 9999 -v "Hi there"
     head -c 1000 /dev/urandom | python examples/udp_echo_client_blocking.py -
-
-Exit status: 0 echo received, 1 network failure, 2 bad usage, 130
-interrupted (Ctrl+C).
 """
 
 from __future__ import annotations
@@ -30,6 +27,7 @@ import net
 
 log = logging.getLogger("udp_client")
 
+# --8<-- [start:lesson]
 MAX_PAYLOAD = 65_507  # 65,535 less 20 bytes of IPv4 and 8 of UDP header
 MAX_BACKOFF = 8  # the longest wait, in multiples of --timeout
 MAX_RETRIES = 20
@@ -85,8 +83,14 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
+# --8<-- [end:lesson]
+EXITS = """\
+Exit status: 0 echo received, 1 network failure, 2 bad usage, 130
+interrupted (Ctrl+C)."""
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = net.parser(__doc__)
+    parser = net.parser(__doc__, exits=EXITS)
     net.add_message(parser, "Hello, datagram!")
     net.add_timeout(
         parser,

@@ -10,8 +10,6 @@ with a one-line summary.
 
     python examples/udp_echo_server_blocking.py
     python examples/udp_echo_server_blocking.py --port 0 -v
-
-Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage.
 """
 
 from __future__ import annotations
@@ -27,6 +25,7 @@ import net
 
 log = logging.getLogger("udp_server")
 
+# --8<-- [start:lesson]
 # Source ports of the small datagram services (echo, discard, daytime, qotd,
 # chargen, time) and port 0. Answering one of them could start an endless
 # loop with another echo service, so, as inetd does, ignore them.
@@ -122,8 +121,13 @@ def open_socket(
     return sock
 
 
+# --8<-- [end:lesson]
+EXITS = """\
+Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage."""
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = net.parser(__doc__, server=True)
+    parser = net.parser(__doc__, exits=EXITS, server=True)
     net.add_buffer_options(parser)
     parser.add_argument(
         "--reuse-port",

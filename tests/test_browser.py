@@ -200,8 +200,8 @@ def code_blocks_are_the_files(page: Page, name: str) -> None:
     """Each code block shows its file (or section), and copies it."""
     blocks = page.locator(".highlight:has(.filename)")
     assert blocks.count() >= 1
-    first = blocks.first.locator(".filename").text_content() or ""
-    assert first.startswith(f"examples/{name[:-3]}.py")  # the page's own
+    first = blocks.first.locator(".filename").text_content()
+    assert first == f"examples/{name[:-3]}.py (lesson)"  # the page's own
     for i in range(blocks.count()):
         block = blocks.nth(i)
         path = block.locator(".filename").text_content() or ""

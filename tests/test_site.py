@@ -107,6 +107,20 @@ def test_every_example_has_a_page_and_a_test(name: str) -> None:
     assert f"examples/{name}.py" in test.read_text().splitlines()[0]
 
 
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_each_page_shows_its_lesson_first_then_the_whole_file(
+    name: str,
+) -> None:
+    text = (DOCS / f"{name}.md").read_text()
+    for snippet in re.findall(r'--8<-- "(docs/snippets/[^"]+)"', text):
+        text += (ROOT / snippet).read_text()
+    lesson = text.index(f'--8<-- "examples/{name}.py:lesson"')
+    assert lesson < text.index(f'--8<-- "examples/{name}.py"')
+    # The lesson comes right after the imports, and main() after it.
+    code = (ROOT / "examples" / f"{name}.py").read_text()
+    assert code.index("# --8<-- [end:lesson]") < code.index("\ndef main(")
+
+
 # Where references may point, and the shape of a good address there.
 FORMS = {
     "docs.python.org": r"/3/(library|reference|howto)/[\w.-]+\.html",
