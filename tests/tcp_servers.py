@@ -142,7 +142,7 @@ def test_idle_connections_do_not_stop_a_new_client_and_are_closed(
             close_all(idle)
         status, out, err = server.stop()
     assert (status, err) == (0, "")
-    assert out == "stopped: served 201 connections, echoed 6 bytes\n"
+    assert out == "stopped: served 51 connections, echoed 6 bytes\n"
 
 
 def test_a_client_that_resets_mid_echo_is_one_line_and_the_server_goes_on(
