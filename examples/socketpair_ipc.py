@@ -1,23 +1,15 @@
 """Talk to a child process over socket.socketpair(): no port, no path.
 
-Shows socket.socketpair(): two sockets connected to each other, made in
-one call, with no address on any network and no file on disk. The
-parent keeps one end and hands the other to a child process it starts
-(subprocess, pass_fds). Each closes the end it does not use: then, when
-one side exits or dies, the other reads end of file instead of waiting
-for ever. The parent sends the message and shuts down its sending side;
-the child reads to end of file, sends the message back and exits; the
-parent reads to end of file and checks every byte.
-
-With --pass-file, the parent also opens a file and passes the open file
-descriptor itself with the message (socket.send_fds()): the child reads
-the file through it, without opening it, and sends the file's bytes back
-after the message's. Every wait is bounded by --timeout.
+Shows socket.socketpair(): two connected sockets, with no address on any
+network and no file on disk. The parent keeps one end and hands the other
+to a child it starts (pass_fds); each closes the end it does not use, so
+when one side exits or dies the other reads end of file instead of
+waiting for ever. The child echoes what the parent sends; with
+--pass-file, the parent also passes an open file descriptor
+(socket.send_fds()), and the child sends the file's bytes back too.
 
     python examples/socketpair_ipc.py "Hello, child"
     python examples/socketpair_ipc.py --pass-file README.md -v
-
-The child is this script, started as `socketpair_ipc.py --child FD`.
 """
 
 from __future__ import annotations

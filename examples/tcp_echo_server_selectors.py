@@ -1,16 +1,11 @@
 """TCP echo server with selectors: many clients in one thread, no asyncio.
 
 Shows the event loop that asyncio is built on, written out: non-blocking
-sockets, one selector (epoll on Linux) that says which of them are ready,
-and for each connection an output buffer of what was read and not yet sent
-back. A connection waits for EVENT_WRITE only while its buffer holds
-something, and stops being read while the buffer is full, so a client
-that sends without reading cannot make the server's memory grow. Sends use
-send(), which says how much it took; sendall() on a non-blocking socket
-would fail halfway without saying how far it got.
-
---max-connections bounds the connections; one idle for --idle-timeout is
-closed.
+sockets, one selector (epoll on Linux) that says which are ready, and for
+each connection a buffer of what was read and not yet sent back. It waits
+for EVENT_WRITE only while that buffer holds something, and stops reading
+while it is full, so a client that never reads cannot grow the server.
+--max-connections bounds the connections; an idle one is closed.
 
     python examples/tcp_echo_server_selectors.py
     python examples/tcp_echo_server_selectors.py --port 0 -v

@@ -1,19 +1,12 @@
 """TLS echo client, blocking: the TCP echo client, encrypted and verified.
 
-Shows ssl.create_default_context() on the client side, which checks the
-server's certificate against trusted CAs (the system's, or --cafile) and
-checks that it names the server (--server-name, else --host): neither
-check can be turned off here. TLS 1.2 is the oldest version it accepts.
---cert and --key present a client certificate, for a server that asks.
-
-TLS gives no half-close: the TCP client's shutdown(SHUT_WR) would end the
-TCP stream under TLS and not TLS itself. So this client knows the echo's
-end by its length, which is the message's. It sends 16 KiB at a time,
-reading the echo as it comes, with never more than 48 KiB of it on the
-way (so neither side's buffers can fill), then ends TLS with close_notify
-(unwrap()) and waits for the server's. Every wait is bounded by
---timeout: the connect, the handshake, each send and each read. Start a
-TLS echo server, then:
+Shows ssl.create_default_context() on the client side: the server's
+certificate is checked against trusted CAs (the system's, or --cafile)
+and must name the server (--server-name, else --host). TLS 1.2 at least;
+--cert and --key present a client certificate. TLS has no half-close, so
+the echo's end is its length: 16 KiB at a time, the echo read as it
+comes, then close_notify (unwrap()). Every wait is bounded by --timeout.
+Start a TLS echo server, then:
 
     python examples/tls_echo_client.py --cafile ca.pem --host localhost
     head -c 16M /dev/urandom | python examples/tls_echo_client.py \\

@@ -1,22 +1,15 @@
 """UDP echo benchmark: keep W datagrams in flight against an echo server.
 
-Shows how to load-test a UDP server fairly. It sends datagrams tagged with
-a sequence number and keeps --window of them in flight for --duration
-seconds: each echo sends the next. It prints replies per second, loss, the
-median and 99th-percentile round-trip time and, given --server-pid (Linux,
-/proc), the server's CPU time per echoed datagram and how busy the server
-was: near 100% means the server, not this load generator, set the pace.
-Loopback only. It never sleeps, so it keeps one CPU busy while it runs. A
-window that goes unanswered for --timeout is counted lost and sent afresh;
-there is no --retries, since a benchmark counts losses instead of hiding
-them.
+Shows how to load-test a UDP server fairly: datagrams tagged with a
+sequence number, --window of them in flight for --duration seconds, each
+echo sending the next. It prints replies per second, loss, the median and
+99th-percentile round-trip time and, given --server-pid (Linux), the
+server's CPU time per echo. A window unanswered for --timeout is counted
+lost. Loopback only; it keeps one CPU busy while it runs.
 
     python examples/udp_echo_server_asyncio.py --port 9000 &
     python examples/udp_echo_bench.py --port 9000 --server-pid $!
     kill $!
-
-It first waits up to --timeout for the server to answer (a server started
-just before it may not be listening yet), then starts the clock.
 """
 
 from __future__ import annotations
