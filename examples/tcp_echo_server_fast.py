@@ -59,7 +59,7 @@ async def serve_async(
 
 class LoopEchoer:
     """Echoes on many non-blocking connections, waiting with the running
-    event loop: the selectors server's Echoer, with these two methods."""
+    event loop: the selectors server's echo, with these two methods."""
 
     def __init__(
         self,

@@ -758,6 +758,32 @@ def run_page_script(page: str, port: int) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+def assert_port_in_use(
+    python: Python, script: str, port: int, *args: str
+) -> None:
+    """A server started on a port that another holds: one line, exit 1."""
+    result = run(script, "--port", str(port), *args, python=python)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    )
+
+
+def warning_when_reachable(python: Python, script: str, *args: str) -> str:
+    """Start a TCP server on 0.0.0.0 and stop it; return what it logged,
+    with the warning every server gives there (asserted here) left out."""
+    with start_server(
+        "--host", "0.0.0.0", *args, script=script, python=python
+    ) as running:
+        _, _, err = running.stop()
+    warning = (
+        f"tcp_server: 0.0.0.0:{running.port} is reachable from other "
+        "machines\n"
+    )
+    assert warning in err
+    return err.replace(warning, "")
+
+
 def usage_error(python: Python, script: str, *args: str) -> str:
     """Run script with bad arguments: assert exit status 2, nothing on
     stdout and no traceback; return the error, without the program name."""

@@ -26,13 +26,14 @@ from conftest import (
     TIMEOUT,
     Python,
     Server,
+    assert_port_in_use,
     namespace,
     read_all,
     read_line,
-    run,
     start_server,
     stream_echo,
     usage_error,
+    warning_when_reachable,
 )
 
 
@@ -376,23 +377,11 @@ def out_of_file_descriptors(python: Python, script: str) -> None:
 def test_a_port_in_use_is_one_line_and_exit_1(
     python: Python, script: str, server: Server
 ) -> None:
-    result = run(script, "--port", str(server.port), python=python)
-    assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr == (
-        f"error: cannot listen on 127.0.0.1:{server.port}: "
-        "Address already in use\n"
-    )
+    assert_port_in_use(python, script, server.port)
 
 
 @pytest.mark.once
 def test_warns_when_reachable_from_other_machines(
     python: Python, script: str
 ) -> None:
-    with start_server(
-        "--host", "0.0.0.0", script=script, python=python
-    ) as running:
-        _, _, err = running.stop()
-    assert (
-        f"tcp_server: 0.0.0.0:{running.port} is reachable from other "
-        "machines\n" in err
-    )
+    warning_when_reachable(python, script)

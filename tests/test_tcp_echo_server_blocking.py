@@ -19,10 +19,12 @@ from conftest import (
     TIMEOUT,
     Python,
     Server,
+    assert_port_in_use,
     read_all,
     run,
     start_server,
     usage_error,
+    warning_when_reachable,
 )
 from tcp_servers import (  # noqa: F401 (a test the servers of many run too)
     test_a_client_that_resets_mid_echo_is_one_line_and_the_server_goes_on,
@@ -136,12 +138,7 @@ def test_restarts_at_once_after_sigkill_with_a_connection_open(
 
 
 def test_port_in_use_exits_1(python: Python, server: Server) -> None:
-    result = run(SCRIPT, "--port", str(server.port), python=python)
-    assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr == (
-        f"error: cannot listen on 127.0.0.1:{server.port}: "
-        "Address already in use\n"
-    )
+    assert_port_in_use(python, SCRIPT, server.port)
 
 
 @pytest.mark.parametrize(
@@ -160,11 +157,7 @@ def test_address_it_cannot_listen_on_exits_1(
 
 
 def test_warns_when_reachable_from_other_machines(python: Python) -> None:
-    with start_server("--host", "0.0.0.0", script=SCRIPT, python=python) as s:
-        _, _, err = s.stop()
-    assert err == (
-        f"tcp_server: 0.0.0.0:{s.port} is reachable from other machines\n"
-    )
+    assert warning_when_reachable(python, SCRIPT) == ""
 
 
 def test_verbose_logs_each_connection(python: Python) -> None:

@@ -23,9 +23,10 @@ from conftest import (
     TIMEOUT,
     Python,
     Server,
-    run,
+    assert_port_in_use,
     start_server,
     usage_error,
+    warning_when_reachable,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -238,18 +239,9 @@ def test_an_idle_client_is_closed_and_the_next_one_served(
 def test_a_port_in_use_is_one_line_and_exit_1(
     python: Python, server: Server
 ) -> None:
-    result = run(SCRIPT, "--port", str(server.port), python=python)
-    assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr == (
-        f"error: cannot listen on 127.0.0.1:{server.port}: "
-        "Address already in use\n"
-    )
+    assert_port_in_use(python, SCRIPT, server.port)
 
 
 @pytest.mark.once
 def test_warns_when_reachable_from_other_machines(python: Python) -> None:
-    with start_server("--host", "0.0.0.0", script=SCRIPT, python=python) as s:
-        _, _, err = s.stop()
-    assert err == (
-        f"tcp_server: 0.0.0.0:{s.port} is reachable from other machines\n"
-    )
+    assert warning_when_reachable(python, SCRIPT) == ""

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -181,12 +182,18 @@ class SignalWhileAnswering:
         return len(data)
 
 
-def test_a_signal_mid_answer_lets_it_finish_then_stops() -> None:
+def signal_mid_answer(serve: Callable[..., tuple[int, bool]]) -> None:
+    """Run a receiver's serve() on SignalWhileAnswering: the answer goes,
+    then it stops; the test's own signal handlers are put back."""
     sock = SignalWhileAnswering()
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        heard, idle = serve(sock, b"me", 5.0)  # type: ignore[arg-type]
+        heard, idle = serve(sock, b"me", 5.0)
     finally:
         for signum, handler in saved.items():
             signal.signal(signum, handler)
     assert (sock.sent, heard, idle) == ([b"me"], 1, False)
+
+
+def test_a_signal_mid_answer_lets_it_finish_then_stops() -> None:
+    signal_mid_answer(serve)

@@ -25,13 +25,22 @@ from conftest import (
 )
 
 sys.path.insert(0, str(ROOT / "examples"))
-from test_udp_broadcast_receiver import SignalWhileAnswering
+from test_udp_broadcast_receiver import SignalWhileAnswering, signal_mid_answer
 
 from udp_multicast_receiver import serve
 
 RECEIVER = "examples/udp_multicast_receiver.py"
 SENDER = "examples/udp_multicast_sender.py"
 
+# What the receiver and the sender both refuse in their group options.
+GROUP_ERRORS = [
+    (["--host", "nowhere"], "argument --host: not a multicast group "
+     "(224.0.0.0/4 or ff00::/8): 'nowhere'"),
+    (["--interface", "nope0"], "argument --interface: no such interface: "
+     "'nope0'"),
+    (["--host", "ff02::1234"], "a link-local group (ff02::/16) needs "
+     "--interface"),
+]  # fmt: skip
 GROUPS = {
     "ipv4": ("239.255.0.1", "239.255.0.2"),
     "ipv6": ("ff02::1234", "ff02::5678"),
@@ -119,12 +128,7 @@ def test_hears_socat(python: Python, hosts: tuple[str, str]) -> None:
     [
         (["--host", "10.0.0.1"], "argument --host: not a multicast group "
          "(224.0.0.0/4 or ff00::/8): '10.0.0.1'"),
-        (["--host", "nowhere"], "argument --host: not a multicast group "
-         "(224.0.0.0/4 or ff00::/8): 'nowhere'"),
-        (["--interface", "nope0"], "argument --interface: no such "
-         "interface: 'nope0'"),
-        (["--host", "ff02::1234"], "a link-local group (ff02::/16) needs "
-         "--interface"),
+        *GROUP_ERRORS,
     ],
 )  # fmt: skip
 @pytest.mark.once
@@ -191,11 +195,4 @@ def test_an_answer_it_cannot_send_is_logged_and_it_goes_on(
 
 
 def test_a_signal_mid_answer_lets_it_finish_then_stops() -> None:
-    sock = SignalWhileAnswering()
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        heard, idle = serve(sock, b"me", 5.0)  # type: ignore[arg-type]
-    finally:
-        for signum, handler in saved.items():
-            signal.signal(signum, handler)
-    assert (sock.sent, heard, idle) == ([b"me"], 1, False)
+    signal_mid_answer(serve)

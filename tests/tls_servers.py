@@ -25,11 +25,13 @@ from conftest import (
     TIMEOUT,
     Python,
     Server,
+    assert_port_in_use,
     read_line,
     run,
     start_server,
     tls_args,
     usage_error,
+    warning_when_reachable,
 )
 
 CLIENTS = [
@@ -257,28 +259,14 @@ def test_a_file_that_cannot_be_loaded_is_a_usage_error(
 def test_a_port_in_use_is_one_line_and_exit_1(
     python: Python, script: str, server: Server, certs: Path
 ) -> None:
-    result = run(
-        script, "--port", str(server.port), *tls_args(certs), python=python
-    )
-    assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr == (
-        f"error: cannot listen on 127.0.0.1:{server.port}: "
-        "Address already in use\n"
-    )
+    assert_port_in_use(python, script, server.port, *tls_args(certs))
 
 
 @pytest.mark.once
 def test_warns_when_reachable_from_other_machines(
     python: Python, script: str, certs: Path
 ) -> None:
-    with start_server(
-        "--host", "0.0.0.0", *tls_args(certs), script=script, python=python
-    ) as running:
-        _, _, err = running.stop()
-    assert (
-        f"tcp_server: 0.0.0.0:{running.port} is reachable from other "
-        "machines\n" in err
-    )
+    warning_when_reachable(python, script, *tls_args(certs))
 
 
 def test_a_client_that_resets_mid_echo_is_one_line(
