@@ -1,9 +1,8 @@
 """Small socket helpers shared by the cookbook's examples.
 
-Standard library only, Python 3.9 or newer. Copy this file next to any
-example that imports it. Nothing here asserts or crashes where the platform
-lacks something (no /proc on macOS or Windows, no SO_REUSEPORT on Windows):
-the helpers return None or False instead.
+Standard library only, Python 3.9 or newer: copy it next to an example.
+Where the platform lacks something (/proc, SO_REUSEPORT), helpers return
+None or False instead of failing.
 """
 
 from __future__ import annotations
@@ -66,14 +65,10 @@ def set_buffer_sizes(
         sock.setsockopt(socket.SOL_SOCKET, option, size)
         got = sock.getsockopt(socket.SOL_SOCKET, option)
         name = "SO_RCVBUF" if option == socket.SO_RCVBUF else "SO_SNDBUF"
-        log.info(
-            "%s: asked for %d, the kernel gave %d (Linux doubles the "
-            "request after capping it at the system maximum, %s)",
-            name,
-            size,
-            got,
-            max_buffer_size(option) or "unknown here",
-        )
+        cap = max_buffer_size(option) or "unknown here"
+        log.info("%s: asked for %d, the kernel gave %d (Linux doubles the "
+                 "request after capping it at the system maximum, %s)",
+                 name, size, got, cap)  # fmt: skip
     return buffer_sizes(sock)
 
 
@@ -88,9 +83,8 @@ def buffer_sizes(sock: socket.socket) -> tuple[int, int]:
 def reuse_port(sock: socket.socket) -> bool:
     """Set SO_REUSEPORT before bind(); return False where there is none.
 
-    Several sockets of the same user may then bind one address and the
-    kernel spreads incoming datagrams across them. Unlike SO_REUSEADDR on a
-    UDP socket, it does not let another user's process take the port.
+    Sockets of the same user (only) may then share one address, and the
+    kernel spreads incoming datagrams across them.
     """
     option = getattr(socket, "SO_REUSEPORT", None)
     try:
@@ -124,8 +118,7 @@ def describe(sock: socket.socket) -> str:
 
 
 def describe_tls(tls: ssl.SSLSocket | ssl.SSLObject) -> str:
-    """Return one line about a TLS connection, for logs: the version and
-    cipher it agreed, and the subject of the peer's certificate."""
+    """One line for logs: TLS version, cipher, the peer's subject."""
     cert: dict[str, Any] | None = tls.getpeercert()
     subject = "none"  # the peer showed no certificate: {} or None
     if cert:  # ((("commonName", "localhost"),), ...): one name per part
@@ -189,10 +182,9 @@ TLS_NOISE = re.compile(r"^\[\w+(: \w+)?\] | \(_ssl\.c:\d+\)$")
 def reason(exc: BaseException) -> str:
     """What went wrong, in words: the system's for its errno, else its text.
 
-    Some calls, create_server() among them, add to an OSError's strerror;
-    the errno's own words are the same on every Python. An ssl.SSLError's
-    errno is OpenSSL's, not the system's: its words are OpenSSL's, without
-    the library's tag and the source line ("[SSL: ...] ... (_ssl.c:1006)").
+    (create_server() and others add to strerror; the errno's words are the
+    same on every Python.) An ssl.SSLError's errno is OpenSSL's: its words
+    lose the "[SSL: ...]" tag and the "(_ssl.c:1006)" source line.
     """
     ssl = sys.modules.get("ssl")  # imported by the TLS examples only
     if ssl is not None and isinstance(exc, ssl.SSLError):
@@ -216,10 +208,8 @@ def fail(message: str) -> int:
 
 
 def failed(exc: BaseException, host: str, peer: str) -> int:
-    """Say in one line what ended a client; return its exit status.
-
-    Ctrl+C returns 130 (128 + SIGINT) and says nothing more: the terminal
-    has shown ^C. Every other failure is exit status 1.
+    """Say in one line what ended a client; return its exit status: 1,
+    or 130 (128 + SIGINT) and no words for Ctrl+C (the terminal shows ^C).
     """
     if isinstance(exc, KeyboardInterrupt):
         return 128 + signal.SIGINT
@@ -238,11 +228,9 @@ def parser(
 ) -> argparse.ArgumentParser:
     """An argument parser with the options every example takes.
 
-    --host, --port and -v/--verbose, with their defaults in --help; a
-    server's --port may be 0, for any free port. unix: --path and
-    --abstract instead of --host and --port. The description (the
-    example's docstring) is shown as written, and exits (its exit
-    statuses) after the options.
+    --host, --port (0 for a server: any free port) and -v/--verbose; unix:
+    --path and --abstract instead. The description (the docstring) is
+    shown as written; exits (the exit statuses) after the options.
     """
     new = argparse.ArgumentParser(
         description=description,
@@ -250,52 +238,34 @@ def parser(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     if unix:
-        add_unix_options(new, server)
+        new.add_argument(
+            "--path",
+            type=unix_path,
+            default="echo.sock",
+            help=("socket file to create" if server else "server's socket "
+                  "file") + " (default: %(default)s)",
+        )  # fmt: skip
+        new.add_argument(
+            "--abstract",
+            action="store_true",
+            help="use --path as a name in Linux's abstract namespace: no file",
+        )
     else:
-        add_inet_options(new, server)
-    new.add_argument(
-        "-v", "--verbose", action="store_true", help="log on stderr"
-    )
-    return new
-
-
-def add_inet_options(parser: argparse.ArgumentParser, server: bool) -> None:
-    parser.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help=("address to listen on" if server else "server address")
-        + " (default: %(default)s)",
-    )
-    lowest = 0 if server else 1
-    parser.add_argument(
-        "--port",
-        type=lambda text: bounded_int(text, lowest, 65_535),
-        default=8888,
-        help=("port to listen on, 0 for any free one" if server else "port")
-        + " (default: %(default)s)",
-    )
-
-
-# sun_path, the path's room in a Unix socket address, is 108 bytes on
-# Linux (104 on macOS and the BSDs), its NUL at the end included.
-MAX_UNIX_PATH = 107
-
-
-def add_unix_options(parser: argparse.ArgumentParser, server: bool) -> None:
-    parser.add_argument(
-        "--path",
-        type=unix_path,
-        default="echo.sock",
-        help=("socket file to create" if server else "server's socket file")
-        + " (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--abstract",
-        action="store_true",
-        help="use --path as a name in Linux's abstract namespace: no file",
-    )
-    if server:
-        parser.add_argument(
+        new.add_argument(
+            "--host",
+            default="127.0.0.1",
+            help=("address to listen on" if server else "server address")
+            + " (default: %(default)s)",
+        )
+        new.add_argument(
+            "--port",
+            type=lambda text: bounded_int(text, 0 if server else 1, 65_535),
+            default=8888,
+            help=("port to listen on, 0 for any free one" if server else
+                  "port") + " (default: %(default)s)",
+        )  # fmt: skip
+    if unix and server:
+        new.add_argument(
             "--mode",
             type=octal_mode,
             default=0o600,
@@ -303,6 +273,15 @@ def add_unix_options(parser: argparse.ArgumentParser, server: bool) -> None:
             help="permissions of the socket file: who may connect or send "
             "to it (default: 600, only this user)",
         )
+    new.add_argument(
+        "-v", "--verbose", action="store_true", help="log on stderr"
+    )
+    return new
+
+
+# sun_path, the path's room in a Unix socket address, is 108 bytes on
+# Linux (104 on macOS and the BSDs), its NUL at the end included.
+MAX_UNIX_PATH = 107
 
 
 def octal_mode(text: str) -> int:

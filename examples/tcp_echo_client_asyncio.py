@@ -1,12 +1,10 @@
 """TCP echo client with asyncio streams: send a message, read the echo.
 
-Shows asyncio.open_connection() and the two halves of a stream: a task
-writes the message (write(), then `await drain()` so that it waits while
-the server is behind) and half-closes with write_eof(), while the main
-coroutine reads the echo until the server's EOF and compares it with
-what was sent. Reading while writing is what keeps a large message from
-deadlocking (see tcp_echo_client_naive.py). asyncio.wait_for() bounds
-every wait by --timeout: the connect, each drain and each read. Start an
+Shows asyncio.open_connection() and both halves of a stream: a task
+writes the message (write(), then `await drain()`) and half-closes with
+write_eof(), while the main coroutine reads the echo to the server's EOF
+and compares it: reading while writing keeps a large message from
+deadlocking. asyncio.wait_for() bounds every wait by --timeout. Start an
 echo server, then:
 
     python examples/tcp_echo_client_asyncio.py

@@ -1,14 +1,10 @@
 """TCP echo client, blocking: send a message, read the echo to its end.
 
 Shows a TCP client that cannot deadlock: a thread sends the message and
-then half-closes the connection (shutdown(SHUT_WR), "that was all"), while
-the main thread reads the echo until the server's EOF, comparing it with
-what was sent. A client that sent everything before reading would stall
-once the buffers on both sides filled (see tcp_echo_client_naive.py).
-Every wait is bounded by --timeout: the connect, each 64 KiB sent, and
-each read.
-
-Start an echo server, then:
+half-closes (shutdown(SHUT_WR), "that was all"), while the main thread
+reads the echo to the server's EOF and compares it. Sending everything
+before reading would stall once the buffers on both sides filled. Every
+wait is bounded by --timeout. Start an echo server, then:
 
     python examples/tcp_echo_client_blocking.py
     python examples/tcp_echo_client_blocking.py --port 9999 -v "Hi there"

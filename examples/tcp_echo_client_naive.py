@@ -1,15 +1,11 @@
 """TCP echo client, naive: send everything, then read. It deadlocks.
 
 Shows why a TCP client must read while it writes. This one sends --size
-bytes before it reads any of the echo. The server sends back each piece as
-it reads it, and nobody reads those replies: they fill this client's
-receive buffer, then the server's send buffer, and the server blocks in
-send() and stops reading. The message then fills the server's receive
-buffer and this client's send buffer, and this client blocks in send()
-too. Neither moves again. When send() makes no progress for --timeout
-seconds, this client says how far it got and exits 1.
-
-Start an echo server (tcp_echo_server_blocking.py), then:
+bytes before reading. The unread echo fills this client's receive buffer
+and the server's send buffer; the server blocks in send() and stops
+reading; the message fills the other two buffers, and this client blocks
+too. When send() makes no progress for --timeout seconds, it says how far
+it got and exits 1. Start an echo server, then:
 
     python examples/tcp_echo_client_naive.py --size 1000
     python examples/tcp_echo_client_naive.py

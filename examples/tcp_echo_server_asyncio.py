@@ -1,15 +1,11 @@
 """TCP echo server with asyncio streams: a coroutine per connection.
 
 Shows asyncio.start_server(), the way most asyncio servers are written:
-for each connection a coroutine reads with `await reader.read()`, writes
-with writer.write() and then `await writer.drain()`, which waits while the
-client is not taking its replies, so that one slow client cannot make the
-server's memory grow. Every wait is bounded by --idle-timeout; at the end,
-writer.close() and `await writer.wait_closed()`. --max-connections bounds
-the connections (one over it is closed at once, and logged).
-
-Ctrl+C (SIGINT) or SIGTERM cancels every connection's coroutine and
-prints a one-line summary.
+a coroutine per connection reads, writes, and awaits writer.drain(),
+which waits while the client takes no replies, so that a slow client
+cannot grow the server's memory. Every wait is bounded by --idle-timeout;
+--max-connections bounds the connections. Ctrl+C or SIGTERM cancels
+every coroutine and prints a one-line summary.
 
     python examples/tcp_echo_server_asyncio.py
     python examples/tcp_echo_server_asyncio.py --port 0 -v

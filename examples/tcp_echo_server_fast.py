@@ -54,7 +54,8 @@ async def serve_async(
                 echoer.sweep()
     finally:
         echoer.listen(False)
-        echoer.close_all()
+        for conn in list(echoer.connections.values()):
+            echoer.close(conn, "closed: the server is stopping")
 
 
 class LoopEchoer:
@@ -177,10 +178,6 @@ class LoopEchoer:
         del self.connections[conn.sock]
         log.log(level, "%s: %s", conn.peer, why)
 
-    def close_all(self) -> None:
-        for conn in list(self.connections.values()):
-            self.close(conn, "closed: the server is stopping")
-
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 CHUNK = 65_536  # bytes read at a time
@@ -254,16 +251,13 @@ def main(argv: list[str] | None = None) -> int:
         if net.reachable_from_elsewhere(listener):
             log.warning("%s is reachable from other machines", where)
         counts = Counts()
-        asyncio.run(
-            serve_async(
-                listener, counts, args.idle_timeout, args.max_connections
-            )
+        serve = serve_async(
+            listener, counts, args.idle_timeout, args.max_connections
         )
-    print(
-        f"stopped: served {counts.connections} "
-        f"connection{'' if counts.connections == 1 else 's'}, "
-        f"echoed {counts.bytes} bytes"
-    )
+        asyncio.run(serve)
+    s = "" if counts.connections == 1 else "s"
+    print(f"stopped: served {counts.connections} connection{s}, "
+          f"echoed {counts.bytes} bytes")  # fmt: skip
     return 0
 
 

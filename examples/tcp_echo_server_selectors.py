@@ -27,7 +27,6 @@ import net
 log = logging.getLogger("tcp_server")
 
 # --8<-- [start:lesson]
-
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 CHUNK = 65_536  # bytes read at a time
 FULL = 262_144  # unsent bytes at which a connection is no longer read
@@ -63,7 +62,7 @@ class SelectorEchoer:
         self.max_connections = max_connections
         self.connections: dict[socket.socket, Connection] = {}
         self.accepting = True
-        self.listen(True)
+        selector.register(listener, READ, "listener")
 
     def watch(self, conn: Connection, events: int) -> None:
         """Wait for these events on conn from now on (0: none)."""
@@ -73,13 +72,6 @@ class SelectorEchoer:
             self.selector.unregister(conn.sock)
         else:
             self.selector.modify(conn.sock, events, conn)
-
-    def listen(self, on: bool) -> None:
-        """Wait for new connections on the listener, or stop waiting."""
-        if on:
-            self.selector.register(self.listener, READ, "listener")
-        else:
-            self.selector.unregister(self.listener)
 
     def accept(self) -> None:
         """Accept every connection waiting in the kernel's queue."""
@@ -94,7 +86,7 @@ class SelectorEchoer:
                 # than try again at once, for ever. (1)
                 log.warning("cannot accept: %s: paused", net.reason(exc))
                 self.accepting = False
-                self.listen(False)
+                self.selector.unregister(self.listener)
                 return
             peer = net.format_address(addr)
             if len(self.connections) >= self.max_connections:
@@ -149,7 +141,7 @@ class SelectorEchoer:
                 self.close(conn, f"idle for {self.idle_timeout:g} s: closed")
         if not self.accepting:
             self.accepting = True
-            self.listen(True)
+            self.selector.register(self.listener, READ, "listener")
 
     def close(
         self, conn: Connection, why: str, level: int = logging.INFO
@@ -159,10 +151,6 @@ class SelectorEchoer:
         conn.sock.close()
         del self.connections[conn.sock]
         log.log(level, "%s: %s", conn.peer, why)
-
-    def close_all(self) -> None:
-        for conn in list(self.connections.values()):
-            self.close(conn, "closed: the server is stopping")
 
 
 def serve(
@@ -205,7 +193,8 @@ def serve(
                     echoer.sweep()
                     next_sweep = time.monotonic() + every
         finally:
-            echoer.close_all()
+            for conn in list(echoer.connections.values()):
+                echoer.close(conn, "closed: the server is stopping")
             signal.set_wakeup_fd(-1)
 
 
@@ -266,11 +255,9 @@ def main(argv: list[str] | None = None) -> int:
             log.warning("%s is reachable from other machines", where)
         counts = Counts()
         serve(listener, counts, args.idle_timeout, args.max_connections)
-    print(
-        f"stopped: served {counts.connections} "
-        f"connection{'' if counts.connections == 1 else 's'}, "
-        f"echoed {counts.bytes} bytes"
-    )
+    s = "" if counts.connections == 1 else "s"
+    print(f"stopped: served {counts.connections} connection{s}, "
+          f"echoed {counts.bytes} bytes")  # fmt: skip
     return 0
 
 

@@ -1,15 +1,11 @@
 """TLS echo client with asyncio streams: the blocking TLS client's twin.
 
-Shows asyncio.open_connection(ssl=context, server_hostname=...), with the
-blocking TLS client's context (tls_echo_client.py): the server's
-certificate is checked against trusted CAs and must name the server.
-asyncio's TLS transport cannot half-close (write_eof() raises
-NotImplementedError), so, as in the blocking TLS client, the echo's
-length tells its end: the client writes 16 KiB at a time, reading the
-echo as it comes, then ends TLS with close_notify (writer.close()) and
-waits for the server's. asyncio.wait_for() bounds every wait by
---timeout: the connect with the handshake, each read and the close.
-Start a TLS echo server, then:
+Shows asyncio.open_connection(ssl=context, server_hostname=...): the
+server's certificate must be signed by a trusted CA and name the server.
+asyncio's TLS transport cannot half-close, so the echo's length tells its
+end: the client writes 16 KiB at a time, reading as it goes, then sends
+close_notify (writer.close()) and waits for the server's. wait_for()
+bounds every wait by --timeout. Start a TLS echo server, then:
 
     python examples/tls_echo_client_asyncio.py --cafile ca.pem \\
         --host localhost

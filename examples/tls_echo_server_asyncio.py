@@ -1,12 +1,11 @@
 """TLS echo server with asyncio: many clients, each handshake logged.
 
-asyncio.start_server(ssl=context) does the handshake before your handler
-runs and, when it fails, says nothing. So this server accepts plain TCP
-itself (loop.sock_accept()) and does the handshake in each connection's
-task, with loop.connect_accepted_socket(ssl=context), bounded by
---handshake-timeout: every failure is one log line, and the server goes
-on. After the handshake it echoes as the asyncio TCP server does. Make a
-certificate as the TLS server's page shows, then:
+asyncio.start_server(ssl=context) does the handshake before the handler
+runs and says nothing when it fails. This server accepts plain TCP
+(loop.sock_accept()) and does the handshake in each connection's task,
+with loop.connect_accepted_socket(ssl=context) under --handshake-timeout:
+each failure is one log line. Make a certificate as the TLS server's page
+shows, then:
 
     python examples/tls_echo_server_asyncio.py
     python examples/tls_echo_server_asyncio.py --port 0 -v
@@ -47,9 +46,7 @@ async def serve_async(
     listener: socket.socket,
     counts: Counts,
     context: ssl.SSLContext,
-    handshake_timeout: float,
-    idle_timeout: float,
-    max_connections: int,
+    args: argparse.Namespace,
 ) -> None:
     """Serve every connection until SIGINT or SIGTERM."""
     loop = asyncio.get_running_loop()
@@ -66,11 +63,11 @@ async def serve_async(
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
                 reader, writer = await asyncio.wait_for(
-                    accept_tls(conn, context), handshake_timeout
+                    accept_tls(conn, context), args.handshake_timeout
                 )
             except asyncio.TimeoutError:
                 log.warning("%s: no TLS handshake within %g s",
-                            peer, handshake_timeout)  # fmt: skip
+                            peer, args.handshake_timeout)  # fmt: skip
                 return
             except OSError as exc:  # ssl.SSLError, reset, ...
                 # asyncio raises a bare ConnectionResetError at an EOF.
@@ -79,13 +76,15 @@ async def serve_async(
                 return
             ssl_object = writer.get_extra_info("ssl_object")
             log.info("%s: %s", peer, net.describe_tls(ssl_object))
-            await serve_connection(reader, writer, peer, counts, idle_timeout)
+            await serve_connection(
+                reader, writer, peer, counts, args.idle_timeout
+            )
 
     async def accept() -> None:
         while True:
             conn, address = await loop.sock_accept(listener)
             peer = net.format_address(address)
-            if len(handlers) >= max_connections:
+            if len(handlers) >= args.max_connections:
                 log.warning("%s: refused: %d connections open",
                             peer, len(handlers))  # fmt: skip
                 conn.close()
@@ -112,10 +111,8 @@ async def serve_async(
 def server_context(
     args: argparse.Namespace, options: argparse.ArgumentParser
 ) -> ssl.SSLContext:
-    """The TLS settings of the server: safe defaults, and args' files.
-
-    A file that cannot be loaded is a usage error (exit status 2).
-    """
+    """The server's TLS settings: safe defaults, and args' files (one that
+    cannot be loaded is a usage error, exit status 2)."""
     # For a server: it proves who it is; it checks clients only if asked.
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2  # 3.9's default: 1.0
@@ -146,23 +143,6 @@ class Counts:
     bytes: int = 0
 
 
-async def echo(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    counts: Counts,
-    idle_timeout: float,
-) -> None:
-    """Send back every byte until the client's EOF."""
-    # Each wait is bounded: a client that sends nothing, or takes no
-    # replies, for idle_timeout is closed.
-    while data := await asyncio.wait_for(reader.read(CHUNK), idle_timeout):
-        counts.bytes += len(data)
-        writer.write(data)
-        # Returns at once unless the client is behind: then it waits until
-        # the transport's buffer has drained below its low-water mark.
-        await asyncio.wait_for(writer.drain(), idle_timeout)
-
-
 async def serve_connection(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
@@ -170,9 +150,16 @@ async def serve_connection(
     counts: Counts,
     idle_timeout: float,
 ) -> None:
-    """Echo on one connection, log how it ended, and close it."""
+    """Echo every byte until the client's EOF, log how it ended, close."""
     try:
-        await echo(reader, writer, counts, idle_timeout)
+        # Each wait is bounded: a client that sends nothing, or takes no
+        # replies, for idle_timeout is closed.
+        while data := await asyncio.wait_for(reader.read(CHUNK), idle_timeout):
+            counts.bytes += len(data)
+            writer.write(data)
+            # Returns at once unless the client is behind: then it waits
+            # until the transport's buffer has drained below its low mark.
+            await asyncio.wait_for(writer.drain(), idle_timeout)
     except asyncio.TimeoutError:
         log.info("%s: idle for %g s: closed", peer, idle_timeout)
         writer.transport.abort()  # drop what the client did not take
@@ -270,21 +257,10 @@ def main(argv: list[str] | None = None) -> int:
         if net.reachable_from_elsewhere(listener):
             log.warning("%s is reachable from other machines", where)
         counts = Counts()
-        asyncio.run(
-            serve_async(
-                listener,
-                counts,
-                context,
-                args.handshake_timeout,
-                args.idle_timeout,
-                args.max_connections,
-            )
-        )
-    print(
-        f"stopped: served {counts.connections} "
-        f"connection{'' if counts.connections == 1 else 's'}, "
-        f"echoed {counts.bytes} bytes"
-    )
+        asyncio.run(serve_async(listener, counts, context, args))
+    s = "" if counts.connections == 1 else "s"
+    print(f"stopped: served {counts.connections} connection{s}, "
+          f"echoed {counts.bytes} bytes")  # fmt: skip
     return 0
 
 

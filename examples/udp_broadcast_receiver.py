@@ -1,14 +1,10 @@
 """UDP broadcast receiver: hear what is sent to every host, answer each.
 
 Shows the receiving end of IPv4 broadcast: a socket bound to a broadcast
-address and a port, with SO_REUSEADDR so that several receivers on one
-machine can share the port, each getting its own copy of every
-broadcast. Each datagram is printed, and answered with this receiver's
---name, to its sender: the shape of discovery on a LAN ("who is there?").
-It prints "listening on HOST:PORT" once bound, and stops with a summary on
-Ctrl+C or SIGTERM, or once it has heard nothing for --timeout seconds.
-
-The default --host, 127.255.255.255, is loopback's broadcast address.
+address (by default loopback's, 127.255.255.255) with SO_REUSEADDR, so
+that several receivers on one machine each get a copy. Each datagram is
+printed and answered with --name: discovery on a LAN ("who is there?").
+It stops with a summary on Ctrl+C or SIGTERM, or after --timeout quiet.
 
     python examples/udp_broadcast_receiver.py --name one
     python examples/udp_broadcast_receiver.py --name two --timeout 600

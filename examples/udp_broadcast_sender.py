@@ -1,14 +1,10 @@
 """UDP broadcast sender: one datagram to every host, then their answers.
 
-Shows the sending end of IPv4 broadcast. A socket may send to a broadcast
-address only with SO_BROADCAST set: without it, sendto() fails with
-PermissionError (EACCES), which --without-so-broadcast shows. The sender
-sends the message once, then prints every answer that comes back within
---timeout seconds: there is no telling how many receivers there are, so
-it waits out the whole time, and no longer. IPv6 has no broadcast; see
-udp_multicast_sender.py.
-
-Start one or more receivers (udp_broadcast_receiver.py), then:
+Shows the sending end of IPv4 broadcast: sendto() a broadcast address
+needs SO_BROADCAST, or fails with PermissionError (--without-so-broadcast
+shows it). It sends once, then prints every answer within --timeout: no
+one knows how many receivers there are, so it waits out the whole time.
+Start one or more broadcast receivers, then:
 
     python examples/udp_broadcast_sender.py
     python examples/udp_broadcast_sender.py --host 192.168.1.255 "Anyone?"

@@ -23,7 +23,6 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 import net
@@ -33,21 +32,17 @@ SEQUENCE = struct.Struct("!Q")  # each datagram starts with its number
 PROBE = SEQUENCE.pack(2**64 - 1)  # a number no timed datagram will have
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far (Linux /proc)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()  # after the name
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_or_none(pid: int | None) -> float | None:
-    """cpu_seconds(pid), or None with no pid or once the process is gone."""
+def cpu_seconds(pid: int | None) -> float | None:
+    """User plus system CPU time of a process so far (Linux /proc); None
+    without a pid, or once it has exited (its CPU time goes with it)."""
     if pid is None:
         return None
     try:
-        return cpu_seconds(pid)
-    except OSError:  # it has exited: its CPU time is gone with it
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()  # after the name
+    except OSError:
         return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_for_server(sock: socket.socket, timeout: float) -> None:
@@ -135,56 +130,6 @@ def bench(
 
 
 # --8<-- [end:lesson]
-EXITS = """\
-Exit status: 0 done, 1 no server answered or it stopped mid-run, 2 bad
-usage, 130 interrupted (Ctrl+C)."""
-
-
-def add_options(parser: argparse.ArgumentParser, timeout: str) -> None:
-    """Add what every benchmark here takes: --duration, --timeout (whose
-    help starts with timeout), --server-pid and --json."""
-    parser.add_argument(
-        "--duration",
-        type=net.seconds,
-        default=5.0,
-        metavar="S",
-        help="seconds to run (default: %(default)s)",
-    )
-    net.add_timeout(
-        parser,
-        1.0,
-        f"{timeout}, and the longest wait for the server to answer "
-        "at the start (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--server-pid",
-        type=int,
-        metavar="PID",
-        help="the server's process ID, to report its CPU time (Linux; "
-        "default: none, no CPU figures)",
-    )
-    parser.add_argument(
-        "--json", action="store_true", help="print one JSON line instead"
-    )
-
-
-def check_options(
-    parser: argparse.ArgumentParser, args: argparse.Namespace
-) -> None:
-    """Refuse, as bad usage, a host off loopback or a PID of nothing."""
-    try:
-        loopback = ipaddress.ip_address(args.host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        parser.error("--host must be a loopback address, such as 127.0.0.1")
-    if args.server_pid is not None:
-        try:
-            cpu_seconds(args.server_pid)
-        except OSError:
-            parser.error(f"--server-pid: no process {args.server_pid} here")
-
-
 class ServerCPU:
     """The CPU time process pid uses while a with block runs, if known."""
 
@@ -193,46 +138,48 @@ class ServerCPU:
         self.seconds: float | None = None
 
     def __enter__(self) -> ServerCPU:
-        self.before = cpu_or_none(self.pid)
+        self.before = cpu_seconds(self.pid)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        after = cpu_or_none(self.pid)
+        after = cpu_seconds(self.pid)
         if self.before is not None and after is not None:
             self.seconds = after - self.before
 
 
-def finish(
-    args: argparse.Namespace,
-    peer: str,
-    result: dict[str, Any],
-    cpu: ServerCPU,
-    count: int,
-    report: Callable[[dict[str, Any]], None],
+def report(
+    args: argparse.Namespace, peer: str, result: dict[str, Any], cpu: ServerCPU
 ) -> int:
-    """Add the server's CPU per one of count, print; return the status."""
+    """Print the figures, the server's CPU if known; return the status."""
     if cpu.seconds is not None:
-        result["server_cpu_us"] = cpu.seconds * 1e6 / count
+        result["server_cpu_us"] = cpu.seconds * 1e6 / result["replies"]
         result["server_busy"] = cpu.seconds / result["seconds"]
     elif args.server_pid is not None:
-        print(
-            f"warning: process {args.server_pid} exited during the run: "
-            "no server CPU figures",
-            file=sys.stderr,
-        )
+        print(f"warning: process {args.server_pid} exited during the run: "
+              "no server CPU figures", file=sys.stderr)  # fmt: skip
     if args.json:
         print(json.dumps({**vars(args), **result}))
     else:
-        report(result)
+        sent = result["replies"] + result["lost"]
+        print(f"{peer}, {args.size}-byte datagrams, window {args.window}:")
+        print(f"  replies/s   {result['replies_per_s']:12,.0f}")
+        print(f"  lost        {result['lost']:12,} of {sent:,}")
+        print(f"  rtt p50     {result['rtt_p50_us']:12,.0f} us")
+        print(f"  rtt p99     {result['rtt_p99_us']:12,.0f} us")
+        if cpu.seconds is not None:
+            print(f"  server CPU  {result['server_cpu_us']:12.2f} us per echo")
+            print(f"  server busy {result['server_busy']:12.0%} of one CPU")
     if result["stopped"]:
-        seconds = result["seconds"]
-        print(
-            f"error: {peer}: {result['stopped']} after {seconds:.1f} s; "
-            "the figures cover that time",
-            file=sys.stderr,
-        )
+        print(f"error: {peer}: {result['stopped']} after "
+              f"{result['seconds']:.1f} s; the figures cover that time",
+              file=sys.stderr)  # fmt: skip
         return 1
     return 0
+
+
+EXITS = """\
+Exit status: 0 done, 1 no server answered or it stopped mid-run, 2 bad
+usage, 130 interrupted (Ctrl+C)."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -251,21 +198,55 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="W",
         help="datagrams in flight, 1 to 10000 (default: %(default)s)",
     )
-    add_options(
-        parser, "seconds without an echo before the window counts as lost"
+    parser.add_argument(
+        "--duration",
+        type=net.seconds,
+        default=5.0,
+        metavar="S",
+        help="seconds to run (default: %(default)s)",
+    )
+    net.add_timeout(
+        parser,
+        1.0,
+        "seconds without an echo before the window counts as lost, and the "
+        "longest wait for the server to answer at the start "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--server-pid",
+        type=int,
+        metavar="PID",
+        help="the server's process ID, to report its CPU time (Linux; "
+        "default: none, no CPU figures)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON line instead"
     )
     args = parser.parse_args(argv)
-    check_options(parser, args)
+    try:  # a name will do if every address it has is a loopback one
+        found = socket.getaddrinfo(args.host, None, type=socket.SOCK_DGRAM)
+    except socket.gaierror:
+        found = []
+    if not found or not all(
+        ipaddress.ip_address(address[0]).is_loopback
+        for _, _, _, _, address in found
+    ):
+        parser.error("--host must be a loopback address or name, such as "
+                     "127.0.0.1 or localhost")  # fmt: skip
+    if args.server_pid is not None and cpu_seconds(args.server_pid) is None:
+        parser.error(f"--server-pid: no process {args.server_pid} here")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    peer = net.format_address((args.host, args.port))
+    family, _, _, _, address = socket.getaddrinfo(
+        args.host, args.port, type=socket.SOCK_DGRAM
+    )[0]  # parse_args() has checked that it is a loopback address
+    peer = net.format_address(address)
     net.setup_logging(args.verbose)
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.connect((args.host, args.port))
+        sock.connect(address)
         logging.getLogger("udp_bench").info("%s", net.describe(sock))
         try:
             wait_for_server(sock, args.timeout)
@@ -275,24 +256,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
         except (KeyboardInterrupt, OSError) as exc:  # refused, no echo
             return net.failed(exc, args.host, peer)
-
-    def report(result: dict[str, Any]) -> None:
-        sent = result["replies"] + result["lost"]
-        print(f"{peer}, {args.size}-byte datagrams, window {args.window}:")
-        print(f"  replies/s   {result['replies_per_s']:12,.0f}")
-        print(f"  lost        {result['lost']:12,} of {sent:,}")
-        print(f"  rtt p50     {result['rtt_p50_us']:12,.0f} us")
-        print(f"  rtt p99     {result['rtt_p99_us']:12,.0f} us")
-        report_cpu(result, "echo")
-
-    return finish(args, peer, result, cpu, result["replies"], report)
-
-
-def report_cpu(result: dict[str, Any], unit: str) -> None:
-    """The server's rows of a report, if its CPU time is known."""
-    if "server_cpu_us" in result:
-        print(f"  server CPU  {result['server_cpu_us']:12.2f} us per {unit}")
-        print(f"  server busy {result['server_busy']:12.0%} of one CPU")
+    return report(args, peer, result, cpu)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,10 @@
 """UDP echo client, blocking: send one datagram, wait for its echo.
 
-Shows the plain-socket UDP client every tutorial starts with, made so that
-it never waits forever: the socket is connected (so the kernel reports a
-refused port and drops other senders' datagrams), and settimeout() bounds
-each wait. With no echo within --timeout the datagram is sent again, up
-to --retries times, each wait twice as long as the one before (at most
-eight times --timeout); a refused port ends the wait at once, and a
-datagram that is not the echo is ignored.
-
-Start an echo server, then:
+Shows the plain-socket UDP client, made so that it never waits forever:
+the socket is connected (the kernel then reports a refused port and drops
+other senders' datagrams) and settimeout() bounds each wait. With no echo
+within --timeout it sends again, up to --retries times, each wait twice
+the last (at most 8 x --timeout). Start an echo server, then:
 
     python examples/udp_echo_client_blocking.py
     python examples/udp_echo_client_blocking.py --port 9999 -v "Hi there"
