@@ -316,12 +316,12 @@ def unix_address(path: str, abstract: bool) -> str:
 
 def format_unix(address: str | bytes) -> str:
     """A Unix socket address as ss(8) shows it: the path; "@name" for an
-    abstract one; "unnamed" for a socket bound to nothing."""
-    if isinstance(address, bytes):  # abstract names come back as bytes
-        address = os.fsdecode(address)
-    if address.startswith("\0"):
-        return "@" + address[1:]
-    return address or "unnamed"
+    abstract one; "unnamed" for a socket bound to nothing. Bytes that are
+    not UTF-8 show as \\xNN: the text prints to any stdout."""
+    text = os.fsencode(address).decode(errors="backslashreplace")
+    if text.startswith("\0"):
+        return "@" + text[1:]
+    return text or "unnamed"
 
 
 def add_message(parser: argparse.ArgumentParser, default: str) -> None:
@@ -392,8 +392,12 @@ def message_bytes(arg: str) -> bytes:
 
     Python decodes the command line with the file system encoding; fsencode
     undoes that, so even bytes that are not UTF-8 reach the wire unchanged.
-    "-" means: read the message from standard input, to its end.
+    "-" means: read the message from standard input, to its end. Ctrl+C
+    meanwhile exits 130 (128 + SIGINT) with no traceback.
     """
-    if arg == "-":
+    if arg != "-":
+        return os.fsencode(arg)
+    try:
         return sys.stdin.buffer.read()
-    return os.fsencode(arg)
+    except KeyboardInterrupt:
+        raise SystemExit(128 + signal.SIGINT) from None

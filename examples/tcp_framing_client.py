@@ -123,7 +123,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.messages == ["-"]:
-        args.data = sys.stdin.buffer.read().splitlines()
+        args.data = net.message_bytes("-").splitlines()  # one per line
     else:
         args.data = [net.message_bytes(text) for text in args.messages]
     for message in args.data:

@@ -56,8 +56,7 @@ BLOCK = 16_384  # bytes per send: one TLS record's worth
 
 
 def echo(tls: ssl.SSLSocket, message: bytes) -> None:
-    """Send the message a block at a time, reading the echo as it comes,
-    then end TLS with close_notify."""
+    """Send the message a block at a time, reading the echo as it comes."""
     checker = Checker(message)
     buffer = bytearray(BLOCK)
     view = memoryview(message)
@@ -67,11 +66,19 @@ def echo(tls: ssl.SSLSocket, message: bytes) -> None:
         # three in flight, far less than the buffers on the way hold. (1)
         read_echo(tls, checker, buffer, start - BLOCK)
     read_echo(tls, checker, buffer, len(message))  # the echo's length (2)
+
+
+def close(tls: ssl.SSLSocket) -> None:
+    """End TLS with close_notify, and wait for the server's."""
     try:
         tls.unwrap()  # close_notify: "that was all", then the server's (3)
     except ssl.SSLEOFError:  # asyncio servers before Python 3.11 send none
         log.info("the server closed without close_notify")  # echo complete
-    log.info("sent %d bytes, then close_notify", len(message))
+    except socket.timeout:  # the echo is whole: only the end is late
+        log.warning("no close_notify from the server within %g s; the "
+                    "echo was whole", tls.gettimeout())  # fmt: skip
+        return
+    log.info("sent close_notify, and the server answered")
 
 
 def read_echo(
@@ -95,6 +102,9 @@ def handshake(tls: ssl.SSLSocket, timeout: float) -> None:
     except socket.timeout:  # the socket's timeout bounds it
         raise ConnectionError(f"no TLS handshake within {timeout:g} s") \
             from None  # fmt: skip
+    except (ssl.SSLEOFError, ssl.SSLZeroReturnError):  # its EOF
+        raise ConnectionError("TLS handshake failed: the server closed the "
+                              "connection") from None  # fmt: skip
     except ssl.SSLError as exc:  # a certificate check, or the server
         reason = net.reason(exc)
         raise ConnectionError(f"TLS handshake failed: {reason}") from None
@@ -187,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                 start = time.perf_counter()
                 echo(tls, args.data)
                 seconds = time.perf_counter() - start
+                close(tls)
     except socket.timeout:  # a read waited --timeout
         return net.fail(f"{peer}: nothing received for {args.timeout:g} s")
     except ssl.SSLError as exc:  # after the handshake: an alert, ...

@@ -71,7 +71,9 @@ def echo_tls(
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     conn.settimeout(handshake_timeout)
     try:
-        tls = context.wrap_socket(conn, server_side=True)  # handshake (1)
+        tls = context.wrap_socket(  # the handshake (1)
+            conn, server_side=True, suppress_ragged_eofs=False
+        )
     except socket.timeout:  # TimeoutError from Python 3.10 on
         raise ConnectionError(
             f"no TLS handshake within {handshake_timeout:g} s"
@@ -83,10 +85,13 @@ def echo_tls(
     with tls:
         log.info("%s: %s", peer, net.describe_tls(tls))
         tls.settimeout(idle_timeout)
-        # The TCP server's echo: to the client's close_notify, or EOF (2)
-        while data := tls.recv(65_536):
-            counts.bytes += len(data)
-            tls.sendall(data)
+        try:  # the TCP server's echo, to the client's close_notify (2)
+            while data := tls.recv(65_536):
+                counts.bytes += len(data)
+                tls.sendall(data)
+        except ssl.SSLEOFError:  # TCP's end, with no close_notify before
+            log.info("%s: closed without close_notify", peer)
+            return
         tls.unwrap()  # our close_notify: the echo was all (3)
 
 

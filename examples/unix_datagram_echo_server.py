@@ -2,11 +2,11 @@
 
 Shows AF_UNIX datagram sockets. As with UDP, each recvfrom_into() returns
 one whole datagram and the sender's address, and the echo goes back to
-that address. Unlike UDP, nothing is lost: a sender waits while the
-receiver's queue is full. And a sender that bound no address of its own
-has none: there is nowhere to send its echo, so the server counts it as
-ignored. The socket file is handled as the Unix stream server handles its
-own (a stale one removed, --mode permissions, removed on exit).
+that address. Unlike UDP, a sender waits while the receiver's queue is
+full; so the server sends with MSG_DONTWAIT, and drops (and counts) an
+echo whose sender does not read, rather than wait on it. A sender bound
+to no address has none to answer: ignored. The socket file is handled as
+the Unix stream server handles its own.
 
     python examples/unix_datagram_echo_server.py
     python examples/unix_datagram_echo_server.py --path /tmp/echo.sock -v
@@ -57,8 +57,13 @@ def serve(sock: socket.socket, counts: Counted) -> None:
                 log.info("ignored %d bytes: the sender has no address", size)
                 continue
             peer = net.format_unix(addr)
-            try:
-                sock.sendto(view[:size], addr)
+            try:  # never wait for one sender: the others wait behind it
+                sock.sendto(view[:size], socket.MSG_DONTWAIT, addr)
+            except BlockingIOError:  # its queue is full: it is not reading
+                counts.dropped += 1
+                log.info("%s: dropped an echo of %d bytes: the sender's "
+                         "queue is full", peer, size)  # fmt: skip
+                continue
             except OSError as exc:  # the sender is gone already, ...
                 log.warning("%s: reply of %d bytes lost: %s", peer, size,
                             net.reason(exc))  # fmt: skip
@@ -146,6 +151,7 @@ class Counted:
     datagrams: int = 0
     bytes: int = 0
     ignored: int = 0
+    dropped: int = 0
 
 
 EXITS = "Exit status: 0 stopped by a signal, 1 cannot listen, 2 bad usage."
@@ -168,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     count = counts.datagrams
     print(
         f"stopped: echoed {count} datagram{'' if count == 1 else 's'}, "
-        f"{counts.bytes} bytes; ignored {counts.ignored}"
+        f"{counts.bytes} bytes; ignored {counts.ignored}, "
+        f"dropped {counts.dropped}"
     )
     return 0
 

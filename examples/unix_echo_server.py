@@ -44,12 +44,15 @@ def remove_stale(path: str) -> None:
     if not stat.S_ISSOCK(mode):  # never remove what is not a socket (1)
         raise FileExistsError("it exists, and is not a socket")
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.setblocking(False)  # no wait: a full queue says EAGAIN
         try:
             probe.connect(path)
         except ConnectionRefusedError:  # its server is gone
             os.unlink(path)
             log.info("%s: removed a stale socket file", path)
             return
+        except BlockingIOError:  # its server is alive, with a full queue
+            pass
         except OSError as exc:
             if exc.errno != errno.EPROTOTYPE:  # a server of the other kind
                 raise

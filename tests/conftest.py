@@ -13,6 +13,7 @@ import itertools
 import os
 import re
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -406,8 +407,12 @@ def in_ns(ns: str, *command: str) -> str:
 WAITING_CALLS = {"7", "23", "232", "270", "271", "281", "441"}
 
 
-def interrupt_while_waiting(proc: subprocess.Popen[str]) -> None:
-    """Send SIGINT once proc's main thread waits in poll() or the like.
+def interrupt_while_waiting(
+    proc: subprocess.Popen[str], calls: set[str] = WAITING_CALLS
+) -> None:
+    """Send SIGINT once proc's main thread waits in poll() or the like
+    (or in one of calls: x86_64 Linux's number for a system call, alone
+    or with its first argument, "0 0x0" for a read() of stdin).
 
     A signal that lands between Python's last look at its signals and the
     system call that then waits is seen only when that wait ends: a race
@@ -417,7 +422,10 @@ def interrupt_while_waiting(proc: subprocess.Popen[str]) -> None:
     """
     deadline = time.monotonic() + TIMEOUT
     syscall = Path(f"/proc/{proc.pid}/syscall")
-    while syscall.read_text().split()[0] not in WAITING_CALLS:
+    while True:
+        call = syscall.read_text().split()  # number, arguments... or "running"
+        if call[0] in calls or " ".join(call[:2]) in calls:
+            break
         assert time.monotonic() < deadline, "it never waited"
         time.sleep(0.005)  # not a wait for readiness: polling for it
     proc.send_signal(signal.SIGINT)
@@ -803,9 +811,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ca.pem is the CA that signs localhost.pem (key: localhost-key.pem, for
     localhost, 127.0.0.1 and ::1), client.pem (a client's, with its key) and
     the bad ones: expired.pem, future.pem (not yet valid). other.pem is
-    signed by another CA, self.pem is that CA's own (self-signed). The
-    folder also links to examples/, to run them from there as a reader
-    would with their certificates in the current folder.
+    signed by another CA, self.pem is that CA's own (self-signed).
     """
     import trustme  # only these tests need it
 
@@ -833,7 +839,6 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "self.pem").write_bytes(
         other.private_key_pem.bytes() + other.cert_pem.bytes()
     )
-    (folder / "examples").symlink_to(ROOT / "examples")
     return folder
 
 
@@ -913,24 +918,33 @@ def openssl_server(certs: Path, *options: str) -> Iterator[int]:
 DEV_CA = ROOT / "docs" / "snippets" / "dev_ca.sh"  # the TLS page's recipe
 
 
+def reader_clone(folder: Path) -> Path:
+    """Make folder what the top of a reader's clone holds for running the
+    examples: examples/ and net.py, copies, not links. The pages' commands
+    run from there, as the home page says."""
+    shutil.copytree(ROOT / "examples", folder / "examples",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    shutil.copy(ROOT / "net.py", folder)
+    return folder
+
+
 def make_dev_certs(folder: Path, recipe: str | None = None) -> Path:
-    """Run the TLS page's commands (or recipe, a variant) in folder, and
-    link examples/ there: the examples run in it as the page runs them."""
+    """Make folder a reader's clone, and run the TLS page's commands (or
+    recipe, a variant) there, as the page says."""
     subprocess.run(
         ["bash", "-e", "-c", recipe or DEV_CA.read_text()],
-        cwd=folder,
+        cwd=reader_clone(folder),
         check=True,
         capture_output=True,
         timeout=TIMEOUT,
     )
-    (folder / "examples").symlink_to(ROOT / "examples")
     return folder
 
 
 @pytest.fixture(scope="session")
 def dev_certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with the page's development CA and certificate."""
-    return make_dev_certs(tmp_path_factory.mktemp("dev-certs"))
+    """A reader's clone with the page's development CA and certificate."""
+    return make_dev_certs(tmp_path_factory.mktemp("clone"))
 
 
 def tls_pair(

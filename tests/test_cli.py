@@ -7,10 +7,11 @@ line, with exit status 1, that a name does not resolve.
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
-from conftest import Python, run
+from conftest import ROOT, TIMEOUT, Python, interrupt_while_waiting, run, spawn
 from test_site import EXAMPLES
 
 # One option in --help: its flags, its metavar if it takes a value, and its
@@ -20,6 +21,12 @@ CLIENTS = [
     name
     for name in EXAMPLES
     if re.search(r"_client(_|$)", name) and not name.startswith("unix_")
+]
+# Every example that takes a message, "-" for standard input.
+READERS = [
+    name
+    for name in EXAMPLES
+    if "net.message_bytes(" in (ROOT / "examples" / f"{name}.py").read_text()
 ]
 ENTRY = re.compile(
     r"^  (-[^\s,]+(?:, -[^\s,]+)*)( [A-Z]+)?(.*(?:\n {6,}.*)*)", re.M
@@ -53,3 +60,20 @@ def test_a_name_that_does_not_resolve_is_one_line_and_exit_1(
     assert re.fullmatch(
         rf"error: cannot resolve {host}: [^\n]+\n", result.stderr
     )
+
+
+@pytest.mark.parametrize("name", READERS)
+def test_ctrl_c_while_it_reads_stdin_exits_130_quietly(
+    python: Python, name: str
+) -> None:
+    # A person typing a message, who thinks better of it: the terminal
+    # stays open, and Ctrl+C comes while the client waits in read().
+    read_end, write_end = os.pipe()
+    with (
+        open(read_end, "rb") as terminal,
+        open(write_end, "wb"),
+        spawn(python, f"examples/{name}.py", "-", stdin=terminal) as proc,
+    ):
+        interrupt_while_waiting(proc, {"0 0x0"})  # read() of stdin
+        out, err = proc.communicate(timeout=TIMEOUT)
+    assert (proc.returncode, out, err) == (130, "", "")

@@ -31,6 +31,7 @@ from conftest import (
     TIMEOUT,
     Python,
     needs_root,
+    reader_clone,
     run,
     start_server,
     started,
@@ -187,8 +188,8 @@ def test_tls_output_blocks_are_what_the_examples_print(
     dev_certs: Path,
     request: pytest.FixtureRequest,
 ) -> None:
-    # In the folder where the page's commands made the certificates; the
-    # errors are those of a client talking to that server.
+    # From the top of a reader's clone, where the page's commands made
+    # the certificates; the errors are those of a client of that server.
     update = bool(request.config.getoption("--update-output"))
     check_pair(server_name, client_name, update, dev_certs, errors=True)
 
@@ -206,11 +207,11 @@ def test_unix_output_blocks_are_what_the_examples_print(
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> None:
-    # In a folder of their own, where the server makes echo.sock, its
-    # default path; the errors are those of a second server and a client
-    # beside the first.
+    # From the top of a reader's clone, where the server makes echo.sock,
+    # its default path; the errors are those of a second server and a
+    # client beside the first.
     update = bool(request.config.getoption("--update-output"))
-    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    reader_clone(tmp_path)
     [command] = transcript(server_name)
     _, *argv = shlex.split(command)
     with started(argv, PLAIN, tmp_path) as (server, line):

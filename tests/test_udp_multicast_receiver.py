@@ -19,6 +19,7 @@ from conftest import (
     in_ns,
     needs_root,
     on,
+    read_line,
     run,
     start_server,
     usage_error,
@@ -117,10 +118,13 @@ def test_hears_socat(python: Python, hosts: tuple[str, str]) -> None:
              "ip-multicast-if=10.9.0.1"],
             input=b"from socat", check=True, timeout=TIMEOUT,
         )  # fmt: skip
+        assert receiver.proc.stdout is not None
+        heard = read_line(receiver.proc.stdout)  # before it is stopped
         status, out, _ = receiver.stop()
     assert status == 0
-    assert out.startswith("from 10.9.0.1:")
-    assert out.endswith(": b'from socat'\nstopped: heard 1 datagram\n")
+    assert heard.startswith("from 10.9.0.1:")
+    assert heard.endswith(": b'from socat'\n")
+    assert out == "stopped: heard 1 datagram\n"
 
 
 @pytest.mark.parametrize(

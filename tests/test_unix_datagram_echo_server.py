@@ -38,7 +38,8 @@ def test_echoes_each_datagram_whole(python: Python, sock_path: Path) -> None:
         status, out, _ = stop(server)
     assert (status, out) == (
         0,
-        f"stopped: echoed 3 datagrams, {9 + len(largest)} bytes; ignored 0\n",
+        f"stopped: echoed 3 datagrams, {9 + len(largest)} bytes; ignored 0, "
+        "dropped 0\n",
     )
 
 
@@ -52,7 +53,7 @@ def test_a_sender_with_no_address_is_ignored(
         status, out, err = stop(server)
     assert (status, out) == (
         0,
-        "stopped: echoed 1 datagram, 2 bytes; ignored 1\n",
+        "stopped: echoed 1 datagram, 2 bytes; ignored 1, dropped 0\n",
     )
     assert "unix_server: ignored 8 bytes: the sender has no address\n" in err
 
@@ -72,7 +73,7 @@ def test_a_reply_it_cannot_send_is_logged_and_serving_goes_on(
         status, out, err = stop(server)
     assert (status, out) == (
         0,
-        "stopped: echoed 1 datagram, 4 bytes; ignored 0\n",
+        "stopped: echoed 1 datagram, 4 bytes; ignored 0, dropped 0\n",
     )
     assert err == (
         f"unix_server: {gone}: reply of 4 bytes lost: No such file or "
@@ -107,7 +108,9 @@ def test_serves_clients_nobody_here_wrote(
         peer.wait(timeout=TIMEOUT)
         status, out, _ = stop(server)
     assert (peer.returncode, echoed, status) == (0, b"third party", 0)
-    assert out == "stopped: echoed 1 datagram, 11 bytes; ignored 0\n"
+    assert (
+        out == "stopped: echoed 1 datagram, 11 bytes; ignored 0, dropped 0\n"
+    )
 
 
 def read_exactly(stream: IO[bytes], size: int) -> bytes:

@@ -188,6 +188,26 @@ def test_a_server_that_never_answers_the_hello_times_out(
     assert said == f"{HANDSHAKE_TIMEOUT[script]} within 0.5 s"
 
 
+def test_a_server_that_closes_in_the_handshake_is_named_as_such(
+    python: Python, script: str, certs: Path, tcp_peer: socket.socket
+) -> None:
+    # As socat's TCP-LISTEN with SYSTEM:true does: read the hello, close.
+    client = spawn(
+        python, script, "--port", str(tcp_peer.getsockname()[1]),
+        "--cafile", str(certs / "ca.pem"), "--server-name", "localhost",
+    )  # fmt: skip
+    conn, _ = tcp_peer.accept()
+    with conn:
+        conn.settimeout(TIMEOUT)
+        assert conn.recv(65_536)[:1] == b"\x16"  # the whole hello
+    out, err = client.communicate(timeout=TIMEOUT)
+    assert (client.returncode, out) == (1, "")
+    assert err == (
+        f"error: 127.0.0.1:{tcp_peer.getsockname()[1]}: TLS handshake "
+        "failed: the server closed the connection\n"
+    )
+
+
 def test_ctrl_c_in_the_handshake_ends_it_with_130(
     python: Python, script: str, certs: Path, tcp_peer: socket.socket
 ) -> None:
@@ -298,6 +318,27 @@ def test_a_server_that_closes_without_close_notify_after_the_echo(
         code, out, err = echo(python, script, certs, port, "hi")
     assert (code, err) == (0, "")
     assert ECHOED.fullmatch(out)
+
+
+def echo_then_never_end_tls(tls: ssl.SSLSocket) -> None:
+    tls.do_handshake()
+    tls.sendall(tls.recv(100))  # and no close_notify, until the test ends
+
+
+def test_a_server_that_never_answers_close_notify_after_the_echo(
+    python: Python, script: str, certs: Path
+) -> None:
+    # The echo came back whole; only the server's goodbye is missing.
+    with tls_peer(certs, echo_then_never_end_tls) as port:
+        code, out, err = echo(
+            python, script, certs, port, "--timeout", "0.5", "hi"
+        )
+    assert code == 0
+    assert ECHOED.fullmatch(out)
+    assert err == (
+        "tls_client: no close_notify from the server within 0.5 s; the echo "
+        "was whole\n"
+    )
 
 
 def test_a_server_that_ends_tls_before_the_echo_is_one_line_and_exit_1(

@@ -21,6 +21,7 @@ from conftest import (
     needs_root,
     run,
     start_unix_server,
+    started,
     stop,
     stream_echo,
     usage_error,
@@ -113,6 +114,32 @@ def test_leaves_a_live_server_alone(
             live.listen()
         result = run(script, "--path", str(sock_path), python=python)
         assert stat.S_ISSOCK(sock_path.stat().st_mode)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"error: cannot listen on {sock_path}: another server is listening "
+        "on it\n"
+    )
+
+
+def test_leaves_a_live_server_with_a_full_queue_alone_at_once(
+    python: Python, script: str, kind: int, sock_path: Path
+) -> None:
+    # A server that accepts nothing for now (stopped, or busy): its queue
+    # is full, and a probe that waited for room in it could wait for ever.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as live:
+        live.bind(str(sock_path))
+        live.listen(1)
+        queued = []
+        for _ in range(100):  # Linux queues backlog + 1
+            queued.append(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
+            queued[-1].setblocking(False)
+            try:
+                queued[-1].connect(str(sock_path))
+            except BlockingIOError:  # full
+                break
+        result = run(script, "--path", str(sock_path), python=python)
+        for sock in queued:
+            sock.close()
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
         f"error: cannot listen on {sock_path}: another server is listening "
@@ -251,3 +278,25 @@ def test_abstract_name_makes_no_file(
         assert echo_of("\0" + name, kind, b"no file") == b"no file"
         assert stop(server)[0] == 0
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_path_that_is_not_utf8_shows_its_bytes_escaped(
+    python: Python,
+    script: str,
+    kind: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A file name is bytes: anything but "/" and NUL. A stdout that takes
+    # UTF-8 alone (a UTF-8 locale's, or PYTHONIOENCODING=utf-8) cannot
+    # print \xff as it is.
+    monkeypatch.setenv("PYTHONIOENCODING", "utf-8")
+    path = os.fsencode(tmp_path) + b"/\xff.sock"
+    argv = [script, "--path", os.fsdecode(path)]
+    with started(argv, python) as (server, line):
+        assert line == f"listening on {tmp_path}/\\xff.sock\n"
+        assert echo_of(os.fsdecode(path), kind, b"bytes") == b"bytes"
+        status, out, err = stop(server)
+    assert (status, err) == (0, "")
+    assert out.startswith("stopped: ")
+    assert not os.path.exists(path)  # removed, as any other

@@ -13,3 +13,4 @@ printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1" \
 # ... signed by the CA: localhost.pem.
 openssl x509 -req -in localhost.csr -CA ca.pem -CAkey ca-key.pem \
   -days 30 -extfile localhost.ext -out localhost.pem
+rm localhost.csr localhost.ext  # used up
