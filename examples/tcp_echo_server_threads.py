@@ -55,6 +55,7 @@ class EchoServer(socketserver.ThreadingTCPServer):
         self.max_connections = max_connections
         self.lock = threading.Lock()  # for what the threads share:
         self.open: set[socket.socket] = set()  # the connections, counts
+        self.stopping = False
 
     def verify_request(self, request: Any, client_address: Any) -> bool:
         # Called for each new connection before its thread starts.
@@ -77,6 +78,7 @@ class EchoServer(socketserver.ThreadingTCPServer):
     def stop(self) -> None:
         """End every connection's recv() or sendall(), then join them."""
         with self.lock:
+            self.stopping = True
             for conn in self.open:
                 with contextlib.suppress(OSError):  # unless it is gone
                     conn.shutdown(socket.SHUT_RDWR)  # the thread sees EOF
@@ -99,11 +101,14 @@ class EchoHandler(socketserver.BaseRequestHandler):
                 echoed += len(data)
                 conn.sendall(data)
         except socket.timeout:  # TimeoutError from Python 3.10
-            log.info("%s: idle for %g s: closed", peer, idle)
+            why, level = f"idle for {idle:g} s: closed", logging.INFO
         except OSError as exc:  # reset by the peer, ...
-            log.warning("%s: %s", peer, net.reason(exc))
+            why, level = net.reason(exc), logging.WARNING
         else:
-            log.info("%s: done", peer)
+            why, level = "done", logging.INFO
+        if self.server.stopping:  # stop() ended it: neither done nor failed
+            why, level = "closed: the server is stopping", logging.INFO
+        log.log(level, "%s: %s", peer, why)
         with self.server.lock:
             self.server.counts.bytes += echoed
 

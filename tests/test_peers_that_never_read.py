@@ -1,13 +1,17 @@
-"""Every datagram server answers each datagram to its sender. A sender that
-never reads its answers must not hold the server: the server answers
-everyone else, and SIGINT or SIGTERM stops it within a second, while that
-sender still sends nothing but never reads."""
+"""A peer that never reads what a server sends must not hold the server.
+
+Every datagram server answers each datagram to its sender: with one such
+sender, it answers everyone else, and SIGINT or SIGTERM stops it within a
+second while that sender is still there. Every stream server, with a
+client whose echo fills every buffer between them, stops as soon, and
+logs nothing that went wrong: nothing did."""
 
 from __future__ import annotations
 
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Callable
@@ -24,6 +28,7 @@ from conftest import (
     run,
     start_server,
     start_unix_server,
+    tls_args,
 )
 
 FLOOD = 500  # datagrams sent, far more than the sender's queue holds
@@ -201,3 +206,71 @@ for _ in range({FLOOD}):
 print("sent {FLOOD}", flush=True)
 sys.stdin.read()  # until the test is done: the answers are never read
 """
+
+
+def fill(sock: socket.socket | ssl.SSLSocket) -> int:
+    """Send until the server takes no more for half a second (its replies
+    unread, every buffer between the two full), at most 64 MiB; return
+    how much it took."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(0.5)
+    sent = 0
+    try:
+        while sent < 2**26:
+            sent += sock.send(b"x" * 65_536)
+    except (socket.timeout, ssl.SSLWantWriteError):
+        pass
+    return sent
+
+
+STREAM_SERVERS = [
+    "examples/tcp_echo_server_blocking.py",
+    "examples/tcp_echo_server_threads.py",
+    "examples/tcp_echo_server_selectors.py",
+    "examples/tcp_echo_server_asyncio.py",
+    "examples/tcp_echo_server_fast.py",
+    "examples/tls_echo_server.py",
+    "examples/tls_echo_server_asyncio.py",
+]
+
+
+@pytest.mark.parametrize("script", STREAM_SERVERS)
+def test_stream_servers(
+    python: Python,
+    script: str,
+    certs: Path,
+    report: Callable[[str], None],
+) -> None:
+    tls = "tls_" in script
+    args = tls_args(certs) if tls else ()
+    with start_server(*args, script=script, python=python) as server:
+        sock: socket.socket | ssl.SSLSocket
+        sock = socket.create_connection(server.address, TIMEOUT)
+        if tls:
+            context = ssl.create_default_context(cafile=certs / "ca.pem")
+            sock = context.wrap_socket(sock, server_hostname="localhost")
+        with sock:
+            assert fill(sock) > 0
+            status, out, err = stops_at_once(
+                server.proc, signal.SIGTERM, report, script
+            )
+    assert (status, err) == (0, "")
+    assert out.startswith("stopped: served 1 connection, echoed ")
+
+
+def test_unix_stream_server(
+    python: Python, tmp_path: Path, report: Callable[[str], None]
+) -> None:
+    path = tmp_path / "s.sock"
+    script = "examples/unix_echo_server.py"
+    with (
+        start_unix_server(script, path, python=python) as server,
+        socket.socket(socket.AF_UNIX) as sock,
+    ):
+        sock.connect(str(path))
+        assert fill(sock) > 0
+        status, out, err = stops_at_once(
+            server, signal.SIGTERM, report, script
+        )
+    assert (status, err) == (0, "")
+    assert out.startswith("stopped: served 1 connection, echoed ")
