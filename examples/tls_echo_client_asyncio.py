@@ -89,8 +89,6 @@ async def client(args: argparse.Namespace, context: ssl.SSLContext) -> int:
             # A certificate check, or the server's alert; or its EOF, which
             # asyncio raises as a ConnectionResetError with no words.
             reason = net.reason(exc) or "the server closed the connection"
-            if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
-                reason = "the server closed the connection"
             raise ConnectionError(f"TLS handshake failed: {reason}") from None
         try:
             given = (args.host, args.port)  # if the server has closed

@@ -31,6 +31,10 @@ from conftest import (
     tls_args,
 )
 
+# What is tested is the kernel's part (full queues, a send that would
+# wait); each server's signal handling is tested on every Python apart.
+pytestmark = pytest.mark.once
+
 FLOOD = 500  # datagrams sent, far more than the sender's queue holds
 DATAGRAM = b"x" * 1000
 UDP_SERVERS = [
@@ -161,7 +165,6 @@ STOPPED_UNIX = (
 )
 
 
-@pytest.mark.once
 def test_multicast_receiver(
     python: Python, hosts: tuple[str, str], report: Callable[[str], None]
 ) -> None:
