@@ -25,13 +25,7 @@ if TYPE_CHECKING:  # only for the types: the TCP examples import neither
 log = logging.getLogger("net")
 
 MAX_WAIT = 3600.0  # seconds: the longest wait any option may ask for
-
-# Linux caps SO_RCVBUF and SO_SNDBUF requests at these sysctls; other
-# systems have no such files.
-_MAX_FILES = {
-    socket.SO_RCVBUF: Path("/proc/sys/net/core/rmem_max"),
-    socket.SO_SNDBUF: Path("/proc/sys/net/core/wmem_max"),
-}
+SYSCTLS = Path("/proc/sys/net/core")  # Linux's; other systems have none
 
 
 def format_address(address: Any) -> str:
@@ -41,9 +35,11 @@ def format_address(address: Any) -> str:
 
 
 def max_buffer_size(option: int) -> int | None:
-    """Return the system's cap for SO_RCVBUF or SO_SNDBUF, None if unknown."""
+    """Return the system's cap for SO_RCVBUF or SO_SNDBUF (Linux's sysctl
+    net.core.rmem_max or wmem_max), None if unknown."""
+    name = {socket.SO_RCVBUF: "rmem_max", socket.SO_SNDBUF: "wmem_max"}
     try:
-        return int(_MAX_FILES[option].read_text())
+        return int((SYSCTLS / name[option]).read_text())
     except (KeyError, OSError, ValueError):
         return None
 
@@ -253,6 +249,7 @@ def parser(
     else:
         new.add_argument(
             "--host",
+            type=host_name,
             default="127.0.0.1",
             help=("address to listen on" if server else "server address")
             + " (default: %(default)s)",
@@ -369,6 +366,15 @@ def bounded_int(text: str, lowest: int, highest: int) -> int:
             f"must be from {lowest} to {highest}, not {text}"
         )
     return value
+
+
+def host_name(text: str) -> str:
+    """Parse a host for argparse: a name or an address, 1 to 253 bytes (the
+    longest name DNS can carry, RFC 1035)."""
+    size = len(os.fsencode(text))
+    if not 0 < size <= 253:
+        raise argparse.ArgumentTypeError(f"must be 1 to 253 bytes, not {size}")
+    return text
 
 
 def seconds(text: str) -> float:

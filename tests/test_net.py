@@ -47,8 +47,7 @@ def test_max_buffer_size_is_none_where_unknown(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     assert net.max_buffer_size(socket.SO_REUSEADDR) is None
-    missing = {socket.SO_RCVBUF: tmp_path / "absent"}  # as on macOS
-    monkeypatch.setattr(net, "_MAX_FILES", missing)
+    monkeypatch.setattr(net, "SYSCTLS", tmp_path / "absent")  # as on macOS
     assert net.max_buffer_size(socket.SO_RCVBUF) is None
 
 
