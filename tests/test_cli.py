@@ -16,12 +16,13 @@ from test_site import EXAMPLES
 
 # One option in --help: its flags, its metavar if it takes a value, and its
 # help text, which may run on over indented lines.
-# Unix socket clients take a path, which is never looked up, not a host.
+# Unix socket clients take a path, which is never looked up, not a host;
+# the connecting recipes look a name up first.
 CLIENTS = [
     name
     for name in EXAMPLES
     if re.search(r"_client(_|$)", name) and not name.startswith("unix_")
-]
+] + ["resolve", "tcp_connect_happy_eyeballs", "tcp_port_check"]
 # Every example that takes a message, "-" for standard input.
 READERS = [
     name

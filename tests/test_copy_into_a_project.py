@@ -73,8 +73,11 @@ PAIRS = [
     ("unix_datagram_echo_server", "unix_datagram_echo_client", ("PATH",)),
     ("udp_broadcast_receiver", "udp_broadcast_sender", ()),
     ("udp_multicast_receiver", "udp_multicast_sender", ("HOSTS",)),
+    ("tcp_echo_server_dualstack", "tcp_connect_happy_eyeballs", ()),
+    ("tcp_echo_server_dualstack", "tcp_port_check", ()),
 ]
-ALONE = ["socketpair_ipc"]
+# What runs alone, and what it takes.
+ALONE = {"socketpair_ipc": ("hi",), "resolve": ("--host", "localhost")}
 
 
 def test_every_example_is_copied_and_run() -> None:
@@ -157,7 +160,10 @@ def test_a_copied_server_serves_a_copied_client(
 
 
 @pytest.mark.parametrize("version", ENDS)
-def test_socketpair_ipc_runs_alone(version: str, tmp_path: Path) -> None:
-    here = copied("socketpair_ipc", tmp_path / "a")
-    result = run("socketpair_ipc.py", "hi", cwd=here, python=bare(version))
+@pytest.mark.parametrize("name", ALONE)
+def test_what_runs_alone_runs_copied(
+    version: str, name: str, tmp_path: Path
+) -> None:
+    here = copied(name, tmp_path / "a")
+    result = run(f"{name}.py", *ALONE[name], cwd=here, python=bare(version))
     assert (result.returncode, result.stderr) == (0, "")

@@ -30,7 +30,11 @@ from conftest import (
     ROOT,
     TIMEOUT,
     Python,
+    end_group,
     needs_root,
+    on,
+    port_of,
+    read_line,
     reader_clone,
     run,
     start_server,
@@ -40,6 +44,7 @@ from conftest import (
     two_hosts,
     udp_socket,
 )
+from connecting import *  # noqa: F403 (the lan fixture)
 
 import net
 
@@ -192,6 +197,42 @@ def test_tls_output_blocks_are_what_the_examples_print(
     # the certificates; the errors are those of a client of that server.
     update = bool(request.config.getoption("--update-output"))
     check_pair(server_name, client_name, update, dev_certs, errors=True)
+
+
+def test_connecting_output_blocks_are_what_the_examples_print(
+    lan: str, request: pytest.FixtureRequest
+) -> None:
+    # In the tests' small internet (tests/connecting.py), which the pages
+    # describe, with socat as the echo server on 8888: the namespace is
+    # the tests' own, so the port can be the page's.
+    update = bool(request.config.getoption("--update-output"))
+    python = on(PLAIN, lan)
+    socat = subprocess.Popen(
+        ["ip", "netns", "exec", lan, "socat",
+         "TCP4-LISTEN:8888,bind=127.0.0.1,fork,reuseaddr", "EXEC:cat"],
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        port_of(socat.pid, "tcp")  # listening
+        for name in (
+            "resolve", "resolve_errors", "tcp_connect_happy_eyeballs",
+            "tcp_connect_happy_eyeballs_errors", "tcp_port_check",
+        ):  # fmt: skip
+            check(name, replay(transcript(name), None, ROOT, python), update)
+    finally:
+        end_group(socat)
+    [command] = transcript("tcp_echo_server_dualstack")
+    _, *argv = shlex.split(command)
+    with started(argv, python) as (server, line):
+        assert server.stdout is not None
+        lines = line + read_line(server.stdout)
+        clients = replay(
+            transcript("tcp_echo_server_dualstack_clients"), None, ROOT,
+            python,
+        )  # fmt: skip
+        _, rest, _ = stop(server)
+    check("tcp_echo_server_dualstack_clients", clients, update)
+    check("tcp_echo_server_dualstack", f"$ {command}\n{lines}^C{rest}", update)
 
 
 @pytest.mark.parametrize(
