@@ -95,22 +95,20 @@ def reuse_port(sock: socket.socket) -> bool:
 
 def describe(sock: socket.socket) -> str:
     """Return one line of facts about a socket, for logs."""
-    kind = {socket.SOCK_DGRAM: "UDP", socket.SOCK_STREAM: "TCP"}.get(
-        sock.type, str(sock.type)
-    )
+    kinds = {socket.SOCK_DGRAM: "UDP", socket.SOCK_STREAM: "TCP"}
+    kind = kinds.get(sock.type, str(sock.type))
     where = format_address(sock.getsockname())
     try:
         where += " -> " + format_address(sock.getpeername())
     except OSError:  # not connected
         pass
-    recv, send = buffer_sizes(sock)
-    options = [f"SO_RCVBUF={recv}", f"SO_SNDBUF={send}"]
-    for name in ("SO_REUSEADDR", "SO_REUSEPORT"):
-        option = getattr(socket, name, None)
-        if option is not None:  # Windows has no SO_REUSEPORT
-            value = sock.getsockopt(socket.SOL_SOCKET, option)
-            options.append(f"{name}={value}")
-    return f"{kind} {where} " + " ".join(options)
+    options = ["SO_RCVBUF", "SO_SNDBUF", "SO_REUSEADDR", "SO_REUSEPORT"]
+    values = [
+        f"{name}={sock.getsockopt(socket.SOL_SOCKET, getattr(socket, name))}"
+        for name in options
+        if hasattr(socket, name)  # Windows has no SO_REUSEPORT
+    ]
+    return f"{kind} {where} " + " ".join(values)
 
 
 def describe_tls(tls: ssl.SSLSocket | ssl.SSLObject) -> str:
@@ -133,12 +131,10 @@ def send_datagram(
     data: bytes,
     addr: Any = None,
 ) -> None:
-    """Send one datagram through an asyncio transport, empty ones included.
-
-    Before Python 3.13, transport.sendto(b"") silently sends nothing, so an
-    empty datagram goes straight to the socket. Errors on that path are
-    raised here; on the transport's path they go to error_received().
-    """
+    """Send one datagram through an asyncio transport, empty ones included:
+    before Python 3.13, transport.sendto(b"") sends nothing, so those go
+    straight to the socket (errors then raised here, not given to
+    error_received())."""
     if data:
         transport.sendto(data, addr)
     elif addr is None:
@@ -156,11 +152,8 @@ def setup_logging(verbose: bool) -> None:
 
 
 def connect(host: str, port: int, timeout: float) -> socket.socket:
-    """Connect over TCP within timeout seconds; the socket keeps it.
-
-    create_connection() tries each address the name resolves to. Its
-    timeout error says only "timed out"; this one says it was the connect.
-    """
+    """Connect over TCP within timeout seconds (for each address the name
+    has), which the socket keeps; a timeout says it was the connect."""
     try:
         return socket.create_connection((host, port), timeout=timeout)
     except socket.timeout:  # TimeoutError from Python 3.10 on
@@ -176,12 +169,9 @@ TLS_NOISE = re.compile(r"^\[\w+(: \w+)?\] | \(_ssl\.c:\d+\)$")
 
 
 def reason(exc: BaseException) -> str:
-    """What went wrong, in words: the system's for its errno, else its text.
-
-    (create_server() and others add to strerror; the errno's words are the
-    same on every Python.) An ssl.SSLError's errno is OpenSSL's: its words
-    lose the "[SSL: ...]" tag and the "(_ssl.c:1006)" source line.
-    """
+    """What went wrong, in words: the system's for its errno (the same on
+    every Python), else its text; for an ssl.SSLError, OpenSSL's, without
+    the "[SSL: ...]" tag and the "(_ssl.c:1006)" source line."""
     ssl = sys.modules.get("ssl")  # imported by the TLS examples only
     if ssl is not None and isinstance(exc, ssl.SSLError):
         return TLS_NOISE.sub("", str(exc.strerror or exc))
