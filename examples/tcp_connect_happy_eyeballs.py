@@ -61,45 +61,36 @@ def happy_eyeballs(
     waiting = interleave(infos)
     attempts: list[Attempt] = []
     start = time.monotonic()
-    next_start = start
-    winner = None
+    deadline, next_start = start + timeout, start
+    winner, won_at = None, 0.0
     with selectors.DefaultSelector() as pending:
-        while (waiting or pending.get_map()) and winner is None:
-            now = time.monotonic()
-            if now - start >= timeout:
-                break
-            if waiting and now >= next_start:
-                family, kind, proto, _, address = waiting.pop(0)
-                attempt = Attempt(family, address, now - start)
-                attempts.append(attempt)
-                sock = socket.socket(family, kind, proto)
-                sock.setblocking(False)
-                code = sock.connect_ex(address)  # sends the SYN
-                if code in (0, errno.EINPROGRESS):  # wait until writable
-                    pending.register(
-                        sock, selectors.EVENT_WRITE, (sock, attempt)
-                    )
-                    next_start = now + delay
-                else:  # refused or unreachable at once: the next, now
-                    sock.close()
-                    end(attempt, start, os.strerror(code))
-                continue
-            until = next_start if waiting else start + timeout
-            for key, _ in pending.select(max(0.0, until - now)):
+        try:
+            while (waiting or pending.get_map()) and winner is None:
+                now = time.monotonic()
+                if now >= deadline:
+                    break
+                if waiting and now >= next_start:  # the next address
+                    family, _, _, _, address = waiting.pop(0)
+                    attempts.append(Attempt(family, address, now - start))
+                    if begin(pending, attempts[-1]):
+                        next_start = now + delay
+                    continue  # else it failed at once: the next, now
+                until = min(deadline, next_start) if waiting else deadline
+                for key, _ in pending.select(until - now):
+                    sock, attempt = key.data
+                    pending.unregister(sock)
+                    at = time.monotonic() - start
+                    if connected(sock, attempt, at):
+                        winner, won_at = sock, at
+                        break  # the rest, connected or not: abandoned
+                    sock.close()  # failed: the next, at once
+                    next_start = time.monotonic()
+        finally:  # the losers and the late; or every one, on Ctrl+C
+            at = won_at if winner else time.monotonic() - start
+            for key in list(pending.get_map().values()):
                 sock, attempt = key.data
-                pending.unregister(sock)
-                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                if code == 0 and winner is None:  # connected: it wins
-                    end(attempt, start, "connected")
-                    winner = sock
-                    continue
-                sock.close()  # failed, or a second winner
-                end(attempt, start, os.strerror(code) if code else "abandoned")
-                next_start = time.monotonic()  # the next, at once
-        for key in list(pending.get_map().values()):  # still pending
-            sock, attempt = key.data
-            sock.close()
-            end(attempt, start, "abandoned" if winner else "timed out")
+                sock.close()
+                end(attempt, at, "abandoned" if winner else "timed out")
     attempts += [Attempt(info[0], info[4], timeout, None, "not tried")
                  for info in waiting]  # fmt: skip
     if winner is not None:
@@ -107,9 +98,31 @@ def happy_eyeballs(
     return winner, attempts
 
 
-def end(attempt: Attempt, start: float, outcome: str) -> None:
-    """Record how and when an attempt ended."""
-    attempt.ended = time.monotonic() - start
+def begin(pending: selectors.BaseSelector, attempt: Attempt) -> bool:
+    """Start a non-blocking connect and watch it; False if it failed at
+    once (refused, no route), the attempt then ended."""
+    sock = socket.socket(attempt.family, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    code = sock.connect_ex(attempt.address)  # sends the SYN
+    if code in (0, errno.EINPROGRESS):  # writable once it is decided
+        pending.register(sock, selectors.EVENT_WRITE, (sock, attempt))
+        return True
+    sock.close()
+    end(attempt, attempt.started, os.strerror(code))
+    return False
+
+
+def connected(sock: socket.socket, attempt: Attempt, at: float) -> bool:
+    """Whether a watched connect succeeded (SO_ERROR 0); record how it
+    ended, at seconds after the first."""
+    code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    end(attempt, at, os.strerror(code) if code else "connected")
+    return code == 0
+
+
+def end(attempt: Attempt, at: float, outcome: str) -> None:
+    """Record how and when (seconds after the first) an attempt ended."""
+    attempt.ended = at
     attempt.outcome = outcome[:1].lower() + outcome[1:]  # an errno's words
 
 
@@ -169,9 +182,9 @@ def within(call: Any, timeout: float) -> Any:
 
 def plain(host: str, port: int, timeout: float) -> int:
     """Connect with socket.create_connection(), for comparison."""
-    extra: dict[str, Any] = {}
-    if sys.version_info >= (3, 11):
-        extra["all_errors"] = True  # every address's error, not the last
+    # From Python 3.11: every address's error, not the last one alone.
+    new = sys.version_info >= (3, 11)
+    extra: dict[str, Any] = {"all_errors": True} if new else {}
     start = time.monotonic()
     try:
         sock = socket.create_connection((host, port), timeout, **extra)

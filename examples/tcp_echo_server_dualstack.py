@@ -68,7 +68,7 @@ def listen_on(host: str, port: int) -> list[socket.socket]:
             # has in use: try another one. Any other failure is final.
             if port != 0 or exc.errno != errno.EADDRINUSE:
                 raise
-    raise OSError(errno.EADDRINUSE, "no port free on every address")
+    raise OSError(f"no port free on every address in {PORT_TRIES} tries")
 
 
 # --8<-- [end:lesson]

@@ -3,7 +3,8 @@
 In it: loopback with 127.0.0.1 and ::1; a veth pair whose one end has
 10.254.0.2/24 and fd00::2/64, so that 10.254.0.1 and fd00::1 are routable
 neighbours, whose SYNs nftables drops (black holes: a connect() to them
-waits out its timeout); no route anywhere else (203.0.113.1: unreachable
+waits out its timeout), as it drops those to 127.0.0.1 port 9 (a filtered
+port among refusing ones); no route anywhere else (203.0.113.1: unreachable
 at once); its own hosts file, and dnsmasq answering for *.test on
 127.0.0.1:53 (A and AAAA records; NXDOMAIN for any other name under
 .test). `ip netns exec` mounts /etc/netns/NAME/hosts and resolv.conf over
@@ -24,6 +25,7 @@ import pytest
 from conftest import TIMEOUT, in_ns, namespace, read_line
 
 BLACK_HOLES = ("fd00::1", "10.254.0.1")
+FILTERED = 9  # on 127.0.0.1: the port whose SYNs are dropped
 UNREACHABLE = "203.0.113.1"  # TEST-NET-3 (RFC 5737): no route to it here
 HOSTS = """\
 127.0.0.1 localhost
@@ -63,7 +65,8 @@ def small_internet() -> Iterator[str]:
         in_ns(ns, "nft", "add table inet t; add chain inet t c { type filter "
               "hook output priority 0; }; add rule inet t c ip6 daddr "
               f"{BLACK_HOLES[0]} drop; add rule inet t c ip daddr "
-              f"{BLACK_HOLES[1]} drop")  # fmt: skip
+              f"{BLACK_HOLES[1]} drop; add rule inet t c ip daddr 127.0.0.1 "
+              f"tcp dport {FILTERED} drop")  # fmt: skip
         pid_file = Path(f"/run/dnsmasq-{ns}.pid")
         records = [f"--address=/{name}/{address}"
                    for name, addresses in DNS.items()

@@ -25,6 +25,7 @@ from typing import Any
 import perf
 import perf_tcp
 import pytest
+import timeline
 from conftest import (
     PLAIN,
     ROOT,
@@ -197,6 +198,12 @@ def test_tls_output_blocks_are_what_the_examples_print(
     # the certificates; the errors are those of a client of that server.
     update = bool(request.config.getoption("--update-output"))
     check_pair(server_name, client_name, update, dev_certs, errors=True)
+
+
+def test_the_happy_eyeballs_timeline_is_drawn_from_its_transcript() -> None:
+    assert timeline.PICTURE.read_text() == timeline.render(
+        timeline.TRANSCRIPT.read_text()
+    ), "stale: run python tests/timeline.py"
 
 
 def test_connecting_output_blocks_are_what_the_examples_print(

@@ -10,7 +10,16 @@ import subprocess
 import time
 
 import pytest
-from conftest import SLACK, Python, on, run, usage_error
+from conftest import (
+    SLACK,
+    TIMEOUT,
+    Python,
+    interrupt_while_waiting,
+    on,
+    run,
+    spawn,
+    usage_error,
+)
 from connecting import *  # noqa: F403 (the lan fixture)
 from connecting import silent_resolver
 
@@ -77,6 +86,8 @@ def test_a_name_from_dns_matches_dig(python: Python, lan: str) -> None:
          "dns4.test: no IPv6 address (it has 127.0.0.1)"),
         (["--host", "v4only.test", "--family", "6"], "cannot resolve "
          "v4only.test: no IPv6 address (it has 127.0.0.1)"),
+        (["--host", "nosuch.test", "--family", "6"], "cannot resolve "
+         "nosuch.test: Name or service not known"),
     ],
 )  # fmt: skip
 def test_each_failure_is_one_line_and_exit_1(
@@ -121,3 +132,31 @@ def test_bad_usage_exits_2(
     python: Python, args: list[str], error: str
 ) -> None:
     assert usage_error(python, SCRIPT, *args) == error
+
+
+def test_an_address_without_a_name_says_why(python: Python, lan: str) -> None:
+    # dnsmasq here answers for .test alone: it refuses the reverse lookup.
+    result = resolve(python, lan, "--host", "192.0.2.9")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines()[-1] == (
+        "name of 192.0.2.9: no name (Temporary failure in name resolution)"
+    )
+    with silent_resolver() as ns:
+        result = resolve(python, ns, "--host", "192.0.2.9", "--timeout", "0.5")
+    assert result.stdout.splitlines()[-1] == (
+        "name of 192.0.2.9: no name (no answer from the resolver within 0.5 s)"
+    )
+
+
+def test_ctrl_c_while_it_waits_for_the_resolver_exits_130(
+    python: Python,
+) -> None:
+    with (
+        silent_resolver() as ns,
+        spawn(
+            on(python, ns), SCRIPT, "--host", "slow.test", "--timeout", "60"
+        ) as proc,
+    ):
+        interrupt_while_waiting(proc, {"202"})  # futex(): queue.get()
+        out, err = proc.communicate(timeout=TIMEOUT)
+    assert (proc.returncode, out, err) == (130, "", "")

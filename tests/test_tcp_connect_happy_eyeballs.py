@@ -13,9 +13,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from conftest import SLACK, Python, end_group, on, port_of, run, usage_error
+from conftest import (
+    SLACK,
+    TIMEOUT,
+    Python,
+    end_group,
+    interrupt_while_waiting,
+    on,
+    port_of,
+    run,
+    spawn,
+    usage_error,
+)
 from connecting import *  # noqa: F403 (the lan fixture)
-from connecting import UNREACHABLE
+from connecting import UNREACHABLE, silent_resolver
 
 SCRIPT = "examples/tcp_connect_happy_eyeballs.py"
 ATTEMPT = re.compile(
@@ -163,3 +174,40 @@ def test_bad_usage_exits_2(
     python: Python, args: list[str], error: str
 ) -> None:
     assert usage_error(python, SCRIPT, *args) == error
+
+
+def test_what_time_left_untried_is_named_too(python: Python, lan: str) -> None:
+    # --timeout 0.2, shorter than --delay: the second address never starts.
+    result, took = connect(
+        python, lan, "--host", "dead.test", "--port", "80", "--timeout", "0.2"
+    )
+    assert result.returncode == 1
+    assert [(a, o) for _, a, o, _ in attempts(result.stdout)] == [
+        ("[fd00::1]:80", "timed out"),
+        ("10.254.0.1:80", "not tried"),
+    ]
+    assert took < 0.2 + SLACK
+
+
+def test_a_resolver_that_never_answers_is_waited_for_timeout_only(
+    python: Python,
+) -> None:
+    with silent_resolver() as ns:
+        result, took = connect(
+            python, ns, "--host", "slow.test", "--timeout", "0.5"
+        )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "error: cannot resolve slow.test: no answer from the resolver within "
+        "0.5 s\n"
+    )
+    assert took < 0.5 + SLACK
+
+
+def test_ctrl_c_while_connecting_exits_130(python: Python, lan: str) -> None:
+    with spawn(
+        on(python, lan), SCRIPT, "--host", "dead.test", "--timeout", "60"
+    ) as proc:
+        interrupt_while_waiting(proc)  # in select()
+        _, err = proc.communicate(timeout=TIMEOUT)
+    assert (proc.returncode, err) == (130, "")

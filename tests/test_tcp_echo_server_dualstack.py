@@ -1,4 +1,5 @@
-"""examples/tcp_echo_server_dualstack.py, run as its page shows: --host
+"""examples/tcp_echo_server_dualstack.py, held to what every server of many
+clients must do (tests/tcp_servers.py), and run as its page shows: --host
 localhost where that name has both addresses (in a small internet of the
 tests' own, tests/connecting.py), --host :: with IPv4 clients, and the
 default. Clients: its own, socat and ncat. Every test runs once per
@@ -15,6 +16,7 @@ from conftest import (
     LISTENING,
     TIMEOUT,
     Python,
+    in_ns,
     on,
     read_line,
     run,
@@ -23,9 +25,16 @@ from conftest import (
     usage_error,
 )
 from connecting import *  # noqa: F403 (the lan fixture)
+from connecting import small_internet
+from tcp_servers import *  # noqa: F403
 
 SCRIPT = "examples/tcp_echo_server_dualstack.py"
 CLIENT = "examples/tcp_echo_client_blocking.py"
+
+
+@pytest.fixture
+def script() -> str:
+    return SCRIPT
 
 
 def third_party_echo(ns: str, host: str, port: int, program: str) -> str:
@@ -124,18 +133,38 @@ def test_a_port_in_use_on_one_address_is_one_line_and_exit_1(
     )
 
 
-@pytest.mark.parametrize(
-    ("args", "error"),
-    [
-        (["--host", ""], "argument --host: must be 1 to 253 bytes, not 0"),
-        (["--idle-timeout", "0"], "argument --idle-timeout: must be more "
-         "than 0 and at most 3600 seconds, not 0"),
-        (["--max-connections", "0"], "argument --max-connections: must be "
-         "from 1 to 100000, not 0"),
-    ],
-)  # fmt: skip
 @pytest.mark.once
-def test_bad_usage_exits_2(
-    python: Python, args: list[str], error: str
+def test_an_empty_host_is_bad_usage(python: Python) -> None:
+    assert usage_error(python, SCRIPT, "--host", "") == (
+        "argument --host: must be 1 to 253 bytes, not 0"
+    )
+
+
+@pytest.mark.once
+def test_no_port_free_on_every_address_is_one_line_and_exit_1(
+    python: Python,
 ) -> None:
-    assert usage_error(python, SCRIPT, *args) == error
+    # Port 0, where the only port the kernel may pick is taken on one of
+    # localhost's two addresses: each try gets that port, and fails.
+    with small_internet() as ns:
+        in_ns(ns, "sysctl", "-qw", "net.ipv4.ip_local_port_range=40000 40000")
+        hold = (
+            "import socket, sys; s = socket.create_server(('127.0.0.1', "
+            "40000)); print('held', flush=True); sys.stdin.read()"
+        )
+        holder = subprocess.Popen(
+            ["ip", "netns", "exec", ns, "python3", "-c", hold],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert holder.stdout is not None
+            assert read_line(holder.stdout) == "held\n"
+            result = run(SCRIPT, "--host", "localhost", "--port", "0",
+                         python=on(python, ns))  # fmt: skip
+        finally:
+            holder.communicate(timeout=TIMEOUT)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "error: cannot listen on localhost:0: no port free on every address "
+        "in 10 tries\n"
+    )

@@ -18,13 +18,14 @@ from conftest import (
     SLACK,
     TIMEOUT,
     Python,
+    interrupt_while_waiting,
     on,
     run,
     spawn,
     usage_error,
 )
 from connecting import *  # noqa: F403 (the lan fixture)
-from connecting import BLACK_HOLES, UNREACHABLE
+from connecting import BLACK_HOLES, FILTERED, UNREACHABLE, silent_resolver
 from test_tcp_connect_happy_eyeballs import server
 
 SCRIPT = "examples/tcp_port_check.py"
@@ -68,6 +69,17 @@ def test_each_outcome_is_named(python: Python, lan: str) -> None:
         f"{BLACK_HOLES[1]}:{port} timed out" for port in (1, 2, 3)
     ]
     assert took < 0.5 + SLACK  # each with its own deadline, all at once
+    # A filtered port among refusing ones: each has its own deadline.
+    result, took = check(
+        python, lan, "--ports", f"{FILTERED - 1}-{FILTERED + 1}",
+        "--timeout", "0.5",
+    )  # fmt: skip
+    assert result.stdout.splitlines()[0] == f"127.0.0.1:{FILTERED} timed out"
+    assert re.fullmatch(
+        r"3 ports in 0\.\d\d s: 1 refused, 1 timed out, 1 refused|"
+        r"3 ports in 0\.\d\d s: 2 refused, 1 timed out",
+        result.stdout.splitlines()[1],
+    )
     result, _ = check(python, lan, "--host", UNREACHABLE, "--port", "80")
     assert result.stdout.splitlines()[0] == f"{UNREACHABLE}:80 unreachable"
     result, _ = check(python, lan, "--host", "::1", "--port", "1", "-v")
@@ -150,3 +162,30 @@ def test_bad_usage_exits_2(
     python: Python, args: list[str], error: str
 ) -> None:
     assert usage_error(python, SCRIPT, *args).startswith(error)
+
+
+def test_a_resolver_that_never_answers_is_waited_for_timeout_only(
+    python: Python,
+) -> None:
+    with silent_resolver() as ns:
+        result, took = check(
+            python, ns, "--host", "slow.test", "--timeout", "0.5"
+        )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "error: cannot resolve slow.test: no answer from the resolver within "
+        "0.5 s\n"
+    )
+    assert took < 0.5 + SLACK
+
+
+def test_ctrl_c_while_it_waits_exits_130(python: Python) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        with spawn(
+            python, SCRIPT, "--port", str(sock.getsockname()[1]), "--wait",
+            "--timeout", "60",
+        ) as proc:  # fmt: skip
+            interrupt_while_waiting(proc, {"230", "270"})  # time.sleep()
+            out, err = proc.communicate(timeout=TIMEOUT)
+    assert (proc.returncode, out, err) == (130, "", "")
