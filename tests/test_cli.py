@@ -9,9 +9,21 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 import pytest
-from conftest import ROOT, TIMEOUT, Python, interrupt_while_waiting, run, spawn
+from conftest import (
+    ROOT,
+    SLACK,
+    TIMEOUT,
+    Python,
+    interrupt_while_waiting,
+    on,
+    run,
+    spawn,
+)
+from connecting import *  # noqa: F403 (the lan fixture)
+from connecting import BLACK_HOLES
 from test_site import EXAMPLES
 
 # One option in --help: its flags, its metavar if it takes a value, and its
@@ -78,3 +90,24 @@ def test_ctrl_c_while_it_reads_stdin_exits_130_quietly(
         interrupt_while_waiting(proc, {"0 0x0"})  # read() of stdin
         out, err = proc.communicate(timeout=TIMEOUT)
     assert (proc.returncode, out, err) == (130, "", "")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [name for name in CLIENTS if name not in ("resolve", "tcp_echo_bench")],
+)  # the benchmark takes loopback only; resolve.py sends nothing there
+@pytest.mark.once
+def test_every_client_keeps_its_timeout_when_every_packet_is_dropped(
+    python: Python, name: str, lan: str
+) -> None:
+    # In the tests' small internet, where all sent to 10.254.0.1 is
+    # dropped: a TCP connect waits, a UDP send fails at once (EPERM).
+    start = time.monotonic()
+    result = run(
+        f"examples/{name}.py", "--host", BLACK_HOLES[1], "--timeout", "0.5",
+        python=on(python, lan),
+    )  # fmt: skip
+    took = time.monotonic() - start
+    assert result.returncode == 1
+    assert result.stderr.count("\n") <= 1, result.stderr  # no traceback
+    assert took < 0.5 + SLACK
