@@ -11,11 +11,14 @@ set -eu
 # socat, ncat: third-party UDP, TCP and TLS peers. openssl: s_server and
 # s_client, TLS peers. chromium and fonts-liberation: the browser tests.
 # ip, nft, ss (iproute2, nftables): network namespaces that lose packets
-# on purpose, and the kernel's view of sockets.
+# on purpose, and the kernel's view of sockets. dnsmasq, dig
+# (dnsmasq-base, bind9-dnsutils): a DNS server in a namespace, and a
+# resolver nobody here wrote.
 PACKAGES="socat ncat openssl chromium fonts-liberation iproute2 nftables"
+PACKAGES="$PACKAGES dnsmasq-base bind9-dnsutils"
 missing_packages() {
     missing=""
-    for program in socat ncat openssl chromium ip nft ss; do
+    for program in socat ncat openssl chromium ip nft ss dnsmasq dig; do
         command -v "$program" >/dev/null 2>&1 || missing="$missing $program"
     done
     [ -d /usr/share/fonts/truetype/liberation ] ||

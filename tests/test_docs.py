@@ -414,9 +414,10 @@ def test_setup_names_what_it_cannot_install_in_one_line() -> None:
         )  # fmt: skip
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
-        "setup: missing: socat ncat openssl chromium ip nft ss; install "
-        "them with: sudo apt-get install socat ncat openssl chromium "
-        "fonts-liberation iproute2 nftables\n"
+        "setup: missing: socat ncat openssl chromium ip nft ss dnsmasq dig; "
+        "install them with: sudo apt-get install socat ncat openssl "
+        "chromium fonts-liberation iproute2 nftables dnsmasq-base "
+        "bind9-dnsutils\n"
     )
 
 
