@@ -2,7 +2,7 @@
 
 Shows what a client gets before it connects: each address the name has,
 in the order to try them (RFC 6724 sorts them), its family and socket
-type, the canonical name, and each address's own name (getnameinfo()).
+type, the canonical name, and each address's own name.
 getaddrinfo() has no timeout and cannot be cancelled, so each lookup
 runs in a daemon thread that the program waits for, up to --timeout;
 one that the resolver never answers is left behind, and ends with the
@@ -15,6 +15,7 @@ program. Every failure is one line.
 from __future__ import annotations
 
 import argparse
+import os
 import queue
 import signal
 import socket
@@ -69,16 +70,14 @@ def lookup(
 
 
 def name_of(address: str, timeout: float) -> str:
-    """The name an address has (a reverse lookup), or why it has none."""
+    """The name an address has (a reverse lookup), or why it has none.
+
+    gethostbyaddr(), not getnameinfo(): before Python 3.11, getnameinfo()
+    keeps the GIL while it waits, and no thread could time it out."""
     try:
-        name, _ = within(
-            lambda: socket.getnameinfo((address, 0), socket.NI_NAMEREQD),
-            timeout,
-        )
-    except socket.gaierror as exc:  # EAI_NONAME: no name for it
-        return f"no name ({exc.strerror})"
-    except TimeoutError as exc:
-        return f"no name ({exc})"
+        name, _, _ = within(lambda: socket.gethostbyaddr(address), timeout)
+    except OSError as exc:  # herror: no name, or no answer; or too late
+        return f"no name ({exc.strerror or exc})"
     return str(name)
 
 
@@ -151,4 +150,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    if threading.active_count() > 1:  # a lookup still waits in its thread:
+        sys.stdout.flush()  # leave at once, without finalizing Python under
+        sys.stderr.flush()  # it (Python 3.9 may crash), and flush first,
+        os._exit(status)  # for os._exit() skips the rest of the shutdown
+    sys.exit(status)

@@ -239,4 +239,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    if threading.active_count() > 1:  # a lookup still waits in its thread:
+        sys.stdout.flush()  # leave at once, without finalizing Python under
+        sys.stderr.flush()  # it (Python 3.9 may crash), and flush first,
+        os._exit(status)  # for os._exit() skips the rest of the shutdown
+    sys.exit(status)

@@ -139,7 +139,7 @@ def test_an_address_without_a_name_says_why(python: Python, lan: str) -> None:
     result = resolve(python, lan, "--host", "192.0.2.9")
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.splitlines()[-1] == (
-        "name of 192.0.2.9: no name (Temporary failure in name resolution)"
+        "name of 192.0.2.9: no name (Host name lookup failure)"
     )
     with silent_resolver() as ns:
         result = resolve(python, ns, "--host", "192.0.2.9", "--timeout", "0.5")
