@@ -151,14 +151,10 @@ async def serve_connection(
     idle_timeout: float,
 ) -> None:
     """Echo every byte until the client's EOF, log how it ended, close."""
-    try:
-        # Each wait is bounded: a client that sends nothing, or takes no
-        # replies, for idle_timeout is closed.
+    try:  # as the asyncio TCP server's: each wait bounded
         while data := await asyncio.wait_for(reader.read(CHUNK), idle_timeout):
             counts.bytes += len(data)
             writer.write(data)
-            # Returns at once unless the client is behind: then it waits
-            # until the transport's buffer has drained below its low mark.
             await asyncio.wait_for(writer.drain(), idle_timeout)
     except asyncio.TimeoutError:
         log.info("%s: idle for %g s: closed", peer, idle_timeout)
@@ -170,18 +166,14 @@ async def serve_connection(
             log.info("%s: closed by the client", peer)
         else:
             log.warning("%s: %s", peer, net.reason(exc))
-    except asyncio.CancelledError:  # the server is stopping
-        writer.transport.abort()
-        # The handler then ends as if done: Python 3.11's streams log
-        # a handler whose task ends cancelled as an error.
+    except asyncio.CancelledError:  # the server is stopping: ends as if
+        writer.transport.abort()  # done (3.11 logs a cancelled handler)
     else:
         log.info("%s: done", peer)
     finally:
         writer.close()
-        # A reset, told again; or the server stopping in the meantime,
-        # which closes the socket all the same.
         with contextlib.suppress(OSError, asyncio.CancelledError):
-            await writer.wait_closed()  # the socket is closed
+            await writer.wait_closed()  # a reset told again, or stopping
 
 
 EXITS = """\
