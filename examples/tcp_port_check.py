@@ -73,6 +73,11 @@ def check(
             for key, _ in in_flight.select(first - time.monotonic()):
                 port, _, sock = key.data
                 code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if not code and sock.getsockname() == sock.getpeername():
+                    # Its own port: on loopback, a connect whose source
+                    # port is the port it asks for meets itself. Nothing
+                    # listens there.
+                    code = errno.ECONNREFUSED
                 results[port] = outcome(code)
                 in_flight.unregister(sock)
                 sock.close()

@@ -76,6 +76,7 @@ def test_a_name_that_does_not_resolve_is_one_line_and_exit_1(
 
 
 @pytest.mark.parametrize("name", READERS)
+@pytest.mark.once  # net.message_bytes() alone: the same on every Python
 def test_ctrl_c_while_it_reads_stdin_exits_130_quietly(
     python: Python, name: str
 ) -> None:

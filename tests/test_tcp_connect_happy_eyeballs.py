@@ -115,10 +115,12 @@ def test_when_every_address_times_out_it_says_so_for_each(
         python, lan, "--host", "dead.test", "--port", "80", "--timeout", "0.5"
     )
     assert result.returncode == 1
-    assert [(a, o) for _, a, o, _ in attempts(result.stdout)] == [
+    [(_, a1, o1, e1), (_, a2, o2, e2)] = attempts(result.stdout)
+    assert [(a1, o1), (a2, o2)] == [
         ("[fd00::1]:80", "timed out"),
         ("10.254.0.1:80", "timed out"),
     ]
+    assert e1 == e2  # both at the one deadline
     assert result.stderr == (
         "error: cannot connect to dead.test port 80: [fd00::1]:80 timed out; "
         "10.254.0.1:80 timed out\n"

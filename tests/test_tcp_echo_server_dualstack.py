@@ -2,8 +2,8 @@
 clients must do (tests/tcp_servers.py), and run as its page shows: --host
 localhost where that name has both addresses (in a small internet of the
 tests' own, tests/connecting.py), --host :: with IPv4 clients, and the
-default. Clients: its own, socat and ncat. Every test runs once per
-supported Python."""
+default. Clients: its own, socat and ncat. Its tests run on the venv's
+Python alone (the `once` marker): see pytestmark."""
 
 from __future__ import annotations
 
@@ -27,6 +27,10 @@ from conftest import (
 from connecting import *  # noqa: F403 (the lan fixture)
 from connecting import small_internet
 from tcp_servers import *  # noqa: F403
+
+# Its subject is the network (addresses, families, sockets); its echo is
+# the asyncio streams server's, held to the same suite on every Python.
+pytestmark = pytest.mark.once
 
 SCRIPT = "examples/tcp_echo_server_dualstack.py"
 CLIENT = "examples/tcp_echo_client_blocking.py"
@@ -133,14 +137,12 @@ def test_a_port_in_use_on_one_address_is_one_line_and_exit_1(
     )
 
 
-@pytest.mark.once
 def test_an_empty_host_is_bad_usage(python: Python) -> None:
     assert usage_error(python, SCRIPT, "--host", "") == (
         "argument --host: must be 1 to 253 bytes, not 0"
     )
 
 
-@pytest.mark.once
 def test_no_port_free_on_every_address_is_one_line_and_exit_1(
     python: Python,
 ) -> None:

@@ -18,6 +18,7 @@ from conftest import (
     SLACK,
     TIMEOUT,
     Python,
+    in_ns,
     interrupt_while_waiting,
     on,
     run,
@@ -25,7 +26,13 @@ from conftest import (
     usage_error,
 )
 from connecting import *  # noqa: F403 (the lan fixture)
-from connecting import BLACK_HOLES, FILTERED, UNREACHABLE, silent_resolver
+from connecting import (
+    BLACK_HOLES,
+    FILTERED,
+    UNREACHABLE,
+    silent_resolver,
+    small_internet,
+)
 from test_tcp_connect_happy_eyeballs import server
 
 SCRIPT = "examples/tcp_port_check.py"
@@ -189,3 +196,15 @@ def test_ctrl_c_while_it_waits_exits_130(python: Python) -> None:
             interrupt_while_waiting(proc, {"230", "270"})  # time.sleep()
             out, err = proc.communicate(timeout=TIMEOUT)
     assert (proc.returncode, out, err) == (130, "", "")
+
+
+@pytest.mark.once
+def test_a_connect_that_meets_itself_is_not_open(python: Python) -> None:
+    # Where the only source port the kernel may pick is the port checked,
+    # the connect reaches itself (a TCP simultaneous open): no listener.
+    with small_internet() as ns:
+        in_ns(ns, "sysctl", "-qw", "net.ipv4.ip_local_port_range=40000 40000")
+        result, _ = check(python, ns, "--port", "40000", "-v")
+    assert (result.returncode, result.stderr) == (
+        1, "port_check: 127.0.0.1:40000 refused\n",
+    )  # fmt: skip
