@@ -77,6 +77,7 @@ TERMS = {
     "tcp_connect_happy_eyeballs.md": "interleave",
     "tcp_echo_server_dualstack.md": "dualstack_ipv6",
     "tcp_port_check.md": "RLIMIT_NOFILE",
+    "tcp_nodelay.md": "sendmsg",
     "udp_broadcast_receiver.md": "SO_REUSEADDR",
     "udp_broadcast_sender.md": "SO_BROADCAST",
     "udp_multicast_receiver.md": "IGMP",

@@ -77,7 +77,11 @@ PAIRS = [
     ("tcp_echo_server_dualstack", "tcp_port_check", ()),
 ]
 # What runs alone, and what it takes.
-ALONE = {"socketpair_ipc": ("hi",), "resolve": ("--host", "localhost")}
+ALONE = {
+    "socketpair_ipc": ("hi",),
+    "resolve": ("--host", "localhost"),
+    "tcp_nodelay": ("--count", "1"),
+}
 
 
 def test_every_example_is_copied_and_run() -> None:

@@ -200,6 +200,14 @@ def test_tls_output_blocks_are_what_the_examples_print(
     check_pair(server_name, client_name, update, dev_certs, errors=True)
 
 
+def test_nodelay_output_block_is_what_it_prints(
+    request: pytest.FixtureRequest,
+) -> None:
+    update = bool(request.config.getoption("--update-output"))
+    shown = replay(transcript("tcp_nodelay"), None)
+    check("tcp_nodelay", shown, update, NUMBER)  # times vary, not the rest
+
+
 def test_the_happy_eyeballs_timeline_is_drawn_from_its_transcript() -> None:
     assert timeline.PICTURE.read_text() == timeline.render(
         timeline.TRANSCRIPT.read_text()
