@@ -804,6 +804,30 @@ def usage_error(python: Python, script: str, *args: str) -> str:
     return last.removeprefix(prefix)
 
 
+def bad_usage_exits_2(
+    cases: list[tuple[list[str], str]],
+    script: str | None = None,
+    ids: list[str] | None = None,
+) -> Callable[..., None]:
+    """A test that runs script (by default, the module's `script` fixture)
+    with each case's arguments, and checks that it is bad usage with that
+    error (see usage_error()). Once: argparse is the same on every Python.
+    """
+
+    @pytest.mark.parametrize(("args", "error"), cases, ids=ids)
+    @pytest.mark.once
+    def test(
+        python: Python,
+        args: list[str],
+        error: str,
+        request: pytest.FixtureRequest,
+    ) -> None:
+        name = script or request.getfixturevalue("script")
+        assert usage_error(python, name, *args) == error
+
+    return test
+
+
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder of throwaway TLS certificates, made with trustme; PEM files.

@@ -17,12 +17,22 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import TIMEOUT, in_ns, namespace, read_line
+from conftest import (
+    SLACK,
+    TIMEOUT,
+    Python,
+    in_ns,
+    namespace,
+    on,
+    read_line,
+    run,
+)
 
 BLACK_HOLES = ("fd00::1", "10.254.0.1")
 FILTERED = 9  # on 127.0.0.1: the port whose SYNs are dropped
@@ -117,3 +127,30 @@ def silent_resolver() -> Iterator[str]:
         finally:
             resolver.kill()
             resolver.communicate(timeout=TIMEOUT)
+
+
+def timed(
+    python: Python, ns: str, script: str, *args: str
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run script in namespace ns; what it did, and how long it took."""
+    start = time.monotonic()
+    result = run(script, *args, python=on(python, ns))
+    return result, time.monotonic() - start
+
+
+def bounded_by_timeout_with_a_silent_resolver(
+    python: Python, script: str
+) -> None:
+    """A name that only a resolver that never answers could resolve: the
+    script says so in one line, exit status 1, within --timeout (where
+    glibc alone would wait 10 s)."""
+    with silent_resolver() as ns:
+        result, took = timed(
+            python, ns, script, "--host", "slow.test", "--timeout", "0.5"
+        )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "error: cannot resolve slow.test: no answer from the resolver within "
+        "0.5 s\n"
+    )
+    assert took < 0.5 + SLACK

@@ -27,12 +27,12 @@ from conftest import (
     TIMEOUT,
     Python,
     Server,
+    bad_usage_exits_2,
     interrupt_while_waiting,
     read_all,
     run,
     spawn,
     start_server,
-    usage_error,
 )
 
 ECHOED = re.compile(
@@ -251,8 +251,7 @@ def test_ctrl_c_while_waiting_exits_130_quietly(
     assert (client.returncode, out, err) == (130, "", "")
 
 
-@pytest.mark.parametrize(
-    ("args", "error"),
+test_bad_usage_exits_2 = bad_usage_exits_2(
     [
         (["--port", "0"], "argument --port: must be from 1 to 65535, not 0"),
         (["--timeout", "inf"], "argument --timeout: must be more than 0 and "
@@ -260,11 +259,6 @@ def test_ctrl_c_while_waiting_exits_130_quietly(
         (["a", "b"], "unrecognized arguments: b"),
     ],
 )  # fmt: skip
-@pytest.mark.once
-def test_bad_usage_exits_2(
-    python: Python, script: str, args: list[str], error: str
-) -> None:
-    assert usage_error(python, script, *args) == error
 
 
 def spawn_big(

@@ -27,12 +27,12 @@ from conftest import (
     Python,
     Server,
     assert_port_in_use,
+    bad_usage_exits_2,
     namespace,
     read_all,
     read_line,
     start_server,
     stream_echo,
-    usage_error,
     warning_when_reachable,
 )
 
@@ -322,8 +322,7 @@ def test_answers_socat(server: Server) -> None:
     assert (result.returncode, result.stdout) == (0, payload)
 
 
-@pytest.mark.parametrize(
-    ("args", "error"),
+test_bad_usage_exits_2 = bad_usage_exits_2(
     [
         (["--max-connections", "0"], "argument --max-connections: must be "
          "from 1 to 100000, not 0"),
@@ -331,11 +330,6 @@ def test_answers_socat(server: Server) -> None:
          "than 0 and at most 3600 seconds, not inf"),
     ],
 )  # fmt: skip
-@pytest.mark.once
-def test_bad_usage_exits_2(
-    python: Python, script: str, args: list[str], error: str
-) -> None:
-    assert usage_error(python, script, *args) == error
 
 
 def out_of_file_descriptors(python: Python, script: str) -> None:

@@ -7,21 +7,23 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 
 import pytest
 from conftest import (
     SLACK,
     TIMEOUT,
     Python,
+    bad_usage_exits_2,
     interrupt_while_waiting,
     on,
-    run,
     spawn,
-    usage_error,
 )
 from connecting import *  # noqa: F403 (the lan fixture)
-from connecting import silent_resolver
+from connecting import (
+    bounded_by_timeout_with_a_silent_resolver,
+    silent_resolver,
+    timed,
+)
 
 SCRIPT = "examples/resolve.py"
 
@@ -29,7 +31,7 @@ SCRIPT = "examples/resolve.py"
 def resolve(
     python: Python, ns: str, *args: str
 ) -> subprocess.CompletedProcess[str]:
-    return run(SCRIPT, *args, python=on(python, ns))
+    return timed(python, ns, SCRIPT, *args)[0]
 
 
 def addresses(out: str) -> list[str]:
@@ -101,22 +103,11 @@ def test_each_failure_is_one_line_and_exit_1(
 def test_a_resolver_that_never_answers_is_waited_for_timeout_only(
     python: Python,
 ) -> None:
-    # glibc would wait 10 s (5 s, twice); the thread doing so is left
-    # behind, and ends with the program.
-    with silent_resolver() as ns:
-        start = time.monotonic()
-        result = resolve(python, ns, "--host", "slow.test", "--timeout", "0.5")
-        took = time.monotonic() - start
-    assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr == (
-        "error: cannot resolve slow.test: no answer from the resolver within "
-        "0.5 s\n"
-    )
-    assert took < 0.5 + SLACK
+    # The thread still waiting inside glibc is left behind.
+    bounded_by_timeout_with_a_silent_resolver(python, SCRIPT)
 
 
-@pytest.mark.parametrize(
-    ("args", "error"),
+test_bad_usage_exits_2 = bad_usage_exits_2(
     [
         (["--host", ""], "argument --host: must be 1 to 253 bytes, not 0"),
         (["--host", "a" * 254], "argument --host: must be 1 to 253 bytes, "
@@ -126,12 +117,8 @@ def test_a_resolver_that_never_answers_is_waited_for_timeout_only(
         (["--timeout", "0"], "argument --timeout: must be more than 0 and "
          "at most 3600 seconds, not 0"),
     ],
+    SCRIPT,
 )  # fmt: skip
-@pytest.mark.once
-def test_bad_usage_exits_2(
-    python: Python, args: list[str], error: str
-) -> None:
-    assert usage_error(python, SCRIPT, *args) == error
 
 
 def test_an_address_without_a_name_says_why(python: Python, lan: str) -> None:

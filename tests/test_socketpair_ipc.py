@@ -16,10 +16,10 @@ import pytest
 from conftest import (
     TIMEOUT,
     Python,
+    bad_usage_exits_2,
     interrupt_while_waiting,
     read_line,
     run,
-    usage_error,
 )
 
 SCRIPT = "examples/socketpair_ipc.py"
@@ -258,8 +258,7 @@ def test_ctrl_c_ends_parent_and_child_with_130(
         os.kill(child, 0)
 
 
-@pytest.mark.parametrize(
-    ("args", "error"),
+test_bad_usage_exits_2 = bad_usage_exits_2(
     [
         (["--timeout", "0"], "argument --timeout: must be more than 0 and "
          "at most 3600 seconds, not 0"),
@@ -269,10 +268,6 @@ def test_ctrl_c_ends_parent_and_child_with_130(
         (["--pass-file", "README.md", ""],
          "a file descriptor needs a message to go with"),
     ],
+    SCRIPT,
     ids=["timeout", "no-file", "a-folder", "empty-message"],
 )  # fmt: skip
-@pytest.mark.once
-def test_bad_usage_exits_2(
-    python: Python, args: list[str], error: str
-) -> None:
-    assert usage_error(python, SCRIPT, *args) == error

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -17,16 +16,19 @@ from conftest import (
     SLACK,
     TIMEOUT,
     Python,
+    bad_usage_exits_2,
     end_group,
     interrupt_while_waiting,
     on,
     port_of,
-    run,
     spawn,
-    usage_error,
 )
 from connecting import *  # noqa: F403 (the lan fixture)
-from connecting import UNREACHABLE, silent_resolver
+from connecting import (
+    UNREACHABLE,
+    bounded_by_timeout_with_a_silent_resolver,
+    timed,
+)
 
 SCRIPT = "examples/tcp_connect_happy_eyeballs.py"
 ATTEMPT = re.compile(
@@ -54,9 +56,7 @@ def server(ns: str, program: str = "socat") -> Iterator[int]:
 def connect(
     python: Python, ns: str, *args: str
 ) -> tuple[subprocess.CompletedProcess[str], float]:
-    start = time.monotonic()
-    result = run(SCRIPT, *args, python=on(python, ns))
-    return result, time.monotonic() - start
+    return timed(python, ns, SCRIPT, *args)
 
 
 def attempts(out: str) -> list[tuple[float, str, str, float | None]]:
@@ -160,8 +160,7 @@ def test_plain_create_connection_names_no_address_in_its_errors(
     )
 
 
-@pytest.mark.parametrize(
-    ("args", "error"),
+test_bad_usage_exits_2 = bad_usage_exits_2(
     [
         (["--delay", "0"], "argument --delay: must be more than 0 and at "
          "most 3600 seconds, not 0"),
@@ -170,12 +169,8 @@ def test_plain_create_connection_names_no_address_in_its_errors(
         (["--host", ""], "argument --host: must be 1 to 253 bytes, not 0"),
         (["--port", "0"], "argument --port: must be from 1 to 65535, not 0"),
     ],
+    SCRIPT,
 )  # fmt: skip
-@pytest.mark.once
-def test_bad_usage_exits_2(
-    python: Python, args: list[str], error: str
-) -> None:
-    assert usage_error(python, SCRIPT, *args) == error
 
 
 def test_what_time_left_untried_is_named_too(python: Python, lan: str) -> None:
@@ -194,16 +189,7 @@ def test_what_time_left_untried_is_named_too(python: Python, lan: str) -> None:
 def test_a_resolver_that_never_answers_is_waited_for_timeout_only(
     python: Python,
 ) -> None:
-    with silent_resolver() as ns:
-        result, took = connect(
-            python, ns, "--host", "slow.test", "--timeout", "0.5"
-        )
-    assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr == (
-        "error: cannot resolve slow.test: no answer from the resolver within "
-        "0.5 s\n"
-    )
-    assert took < 0.5 + SLACK
+    bounded_by_timeout_with_a_silent_resolver(python, SCRIPT)
 
 
 def test_ctrl_c_while_connecting_exits_130(python: Python, lan: str) -> None:

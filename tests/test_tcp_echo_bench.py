@@ -16,13 +16,13 @@ from conftest import (
     TIMEOUT,
     Python,
     Server,
+    bad_usage_exits_2,
     read_line,
     run,
     run_page_script,
     spawn,
     start_server,
     tcp_listener,
-    usage_error,
 )
 
 BENCH = "examples/tcp_echo_bench.py"
@@ -202,8 +202,7 @@ def test_ctrl_c_mid_run_exits_130_quietly(python: Python) -> None:
     assert (bench.returncode, out, err) == (130, "", ""), err
 
 
-@pytest.mark.parametrize(
-    ("args", "error"),
+test_bad_usage_exits_2 = bad_usage_exits_2(
     [
         *[
             (["--host", host], "--host must be a loopback address or name, "
@@ -219,12 +218,8 @@ def test_ctrl_c_mid_run_exits_130_quietly(python: Python) -> None:
         (["--server-pid", "999999999"], "--server-pid: no process 999999999 "
          "here"),
     ],
+    BENCH,
 )  # fmt: skip
-@pytest.mark.once
-def test_bad_usage_exits_2(
-    python: Python, args: list[str], error: str
-) -> None:
-    assert usage_error(python, BENCH, *args) == error
 
 
 def test_page_recipe_works_pasted_into_a_script(closed_port: int) -> None:

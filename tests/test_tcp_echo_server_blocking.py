@@ -20,10 +20,10 @@ from conftest import (
     Python,
     Server,
     assert_port_in_use,
+    bad_usage_exits_2,
     read_all,
     run,
     start_server,
-    usage_error,
     warning_when_reachable,
 )
 from tcp_servers import (  # noqa: F401 (a test the servers of many run too)
@@ -170,8 +170,7 @@ def test_verbose_logs_each_connection(python: Python) -> None:
     assert re.search(r"127\.0\.0\.1:\d+: connected\n.*: done\n", err)
 
 
-@pytest.mark.parametrize(
-    ("args", "error"),
+test_bad_usage_exits_2 = bad_usage_exits_2(
     [
         (["--port", "65536"], "argument --port: must be from 0 to 65535, "
          "not 65536"),
@@ -181,12 +180,8 @@ def test_verbose_logs_each_connection(python: Python) -> None:
          "than 0 and at most 3600 seconds, not 0"),
         (["extra"], "unrecognized arguments: extra"),
     ],
+    SCRIPT,
 )  # fmt: skip
-@pytest.mark.once
-def test_bad_usage_exits_2(
-    python: Python, args: list[str], error: str
-) -> None:
-    assert usage_error(python, SCRIPT, *args) == error
 
 
 @pytest.mark.parametrize(

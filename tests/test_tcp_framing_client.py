@@ -22,11 +22,11 @@ from conftest import (
     TIMEOUT,
     Python,
     Server,
+    bad_usage_exits_2,
     interrupt_while_waiting,
     run,
     spawn,
     start_server,
-    usage_error,
 )
 
 CLIENT = "examples/tcp_framing_client.py"
@@ -183,20 +183,15 @@ def test_nothing_listening_exits_1(python: Python, closed_port: int) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("args", "error"),
+test_bad_usage_exits_2 = bad_usage_exits_2(
     [
         (["--max-size", "3", "abcd"], "a message of 4 bytes is over "
          "--max-size 3"),
         (["--timeout", "nan"], "argument --timeout: must be more than 0 and "
          "at most 3600 seconds, not nan"),
     ],
+    CLIENT,
 )  # fmt: skip
-@pytest.mark.once
-def test_bad_usage_exits_2(
-    python: Python, args: list[str], error: str
-) -> None:
-    assert usage_error(python, CLIENT, *args) == error
 
 
 def test_ctrl_c_while_waiting_exits_130_quietly(

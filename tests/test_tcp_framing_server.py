@@ -24,8 +24,8 @@ from conftest import (
     Python,
     Server,
     assert_port_in_use,
+    bad_usage_exits_2,
     start_server,
-    usage_error,
     warning_when_reachable,
 )
 from hypothesis import given, settings
@@ -205,19 +205,14 @@ def test_messages_cut_anywhere_arrive_whole(server: Server) -> None:
     assert server.stop()[0] == 0
 
 
-@pytest.mark.parametrize(
-    ("args", "error"),
+test_bad_usage_exits_2 = bad_usage_exits_2(
     [
         (["--max-size", "-1"], "argument --max-size: must be from 0 to "
          "1073741824, not -1"),
         (["--max-size", "big"], "argument --max-size: not a number: 'big'"),
     ],
+    SCRIPT,
 )  # fmt: skip
-@pytest.mark.once
-def test_bad_usage_exits_2(
-    python: Python, args: list[str], error: str
-) -> None:
-    assert usage_error(python, SCRIPT, *args) == error
 
 
 def test_an_idle_client_is_closed_and_the_next_one_served(

@@ -12,10 +12,10 @@ import pytest
 from conftest import (
     TIMEOUT,
     Python,
+    bad_usage_exits_2,
     interrupt_while_waiting,
     run,
     spawn,
-    usage_error,
 )
 
 SCRIPT = "examples/tcp_nodelay.py"
@@ -78,8 +78,7 @@ def test_ctrl_c_exits_130_quietly(python: Python) -> None:
     assert out.startswith("10000 requests of ")
 
 
-@pytest.mark.parametrize(
-    ("args", "error"),
+test_bad_usage_exits_2 = bad_usage_exits_2(
     [
         (["--count", "0"], "argument --count: must be from 1 to 10000, "
          "not 0"),
@@ -88,9 +87,5 @@ def test_ctrl_c_exits_130_quietly(python: Python) -> None:
          "and at most 3600 seconds, not nan"),
         (["--host", ""], "argument --host: must be 1 to 253 bytes, not 0"),
     ],
+    SCRIPT,
 )  # fmt: skip
-@pytest.mark.once
-def test_bad_usage_exits_2(
-    python: Python, args: list[str], error: str
-) -> None:
-    assert usage_error(python, SCRIPT, *args) == error

@@ -20,7 +20,6 @@ from conftest import (
     Python,
     in_ns,
     interrupt_while_waiting,
-    on,
     run,
     spawn,
     usage_error,
@@ -30,8 +29,9 @@ from connecting import (
     BLACK_HOLES,
     FILTERED,
     UNREACHABLE,
-    silent_resolver,
+    bounded_by_timeout_with_a_silent_resolver,
     small_internet,
+    timed,
 )
 from test_tcp_connect_happy_eyeballs import server
 
@@ -41,9 +41,7 @@ SCRIPT = "examples/tcp_port_check.py"
 def check(
     python: Python, ns: str, *args: str
 ) -> tuple[subprocess.CompletedProcess[str], float]:
-    start = time.monotonic()
-    result = run(SCRIPT, *args, python=on(python, ns))
-    return result, time.monotonic() - start
+    return timed(python, ns, SCRIPT, *args)
 
 
 def test_a_thousand_ports_at_once(
@@ -174,16 +172,7 @@ def test_bad_usage_exits_2(
 def test_a_resolver_that_never_answers_is_waited_for_timeout_only(
     python: Python,
 ) -> None:
-    with silent_resolver() as ns:
-        result, took = check(
-            python, ns, "--host", "slow.test", "--timeout", "0.5"
-        )
-    assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr == (
-        "error: cannot resolve slow.test: no answer from the resolver within "
-        "0.5 s\n"
-    )
-    assert took < 0.5 + SLACK
+    bounded_by_timeout_with_a_silent_resolver(python, SCRIPT)
 
 
 def test_ctrl_c_while_it_waits_exits_130(python: Python) -> None:

@@ -16,13 +16,13 @@ from conftest import (
     TIMEOUT,
     Python,
     Server,
+    bad_usage_exits_2,
     drop,
     namespace,
     read_line,
     run,
     start_server,
     udp_socket,
-    usage_error,
 )
 
 sys.path.insert(0, str(ROOT / "examples"))
@@ -123,20 +123,15 @@ def test_an_address_not_on_this_machine_exits_1(python: Python) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("args", "error"),
+test_bad_usage_exits_2 = bad_usage_exits_2(
     [
         (["--timeout", "inf"], "argument --timeout: must be more than 0 "
          "and at most 3600 seconds, not inf"),
         (["--port", "65536"], "argument --port: must be from 0 to 65535, "
          "not 65536"),
     ],
+    RECEIVER,
 )  # fmt: skip
-@pytest.mark.once
-def test_bad_usage_exits_2(
-    python: Python, args: list[str], error: str
-) -> None:
-    assert usage_error(python, RECEIVER, *args) == error
 
 
 def test_an_answer_it_cannot_send_is_logged_and_it_goes_on(

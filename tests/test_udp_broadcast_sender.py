@@ -15,11 +15,11 @@ import pytest
 from conftest import (
     TIMEOUT,
     Python,
+    bad_usage_exits_2,
     flood,
     run,
     start_server,
     third_party,
-    usage_error,
 )
 
 SENDER = "examples/udp_broadcast_sender.py"
@@ -112,16 +112,11 @@ def test_its_own_receiver_answers_with_its_name(python: Python) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("args", "error"),
+test_bad_usage_exits_2 = bad_usage_exits_2(
     [
         (["--timeout", "0"], "argument --timeout: must be more than 0 "
          "and at most 3600 seconds, not 0"),
         (["--port", "0"], "argument --port: must be from 1 to 65535, not 0"),
     ],
+    SENDER,
 )  # fmt: skip
-@pytest.mark.once
-def test_bad_usage_exits_2(
-    python: Python, args: list[str], error: str
-) -> None:
-    assert usage_error(python, SENDER, *args) == error

@@ -17,13 +17,13 @@ from conftest import (
     TIMEOUT,
     Python,
     Server,
+    bad_usage_exits_2,
     read_line,
     run,
     run_page_script,
     spawn,
     start_server,
     udp_socket,
-    usage_error,
 )
 from relay import Relay
 
@@ -196,8 +196,7 @@ def test_server_pid_that_does_not_exist_is_bad_usage(
     )
 
 
-@pytest.mark.parametrize(
-    ("args", "error"),
+test_bad_usage_exits_2 = bad_usage_exits_2(
     [
         *[
             (
@@ -219,12 +218,8 @@ def test_server_pid_that_does_not_exist_is_bad_usage(
         ],
         (["--port", "0"], "argument --port: must be from 1 to 65535, not 0"),
     ],
-)
-@pytest.mark.once
-def test_bad_usage_exits_2(
-    python: Python, args: list[str], error: str
-) -> None:
-    assert usage_error(python, BENCH, *args) == error
+    BENCH,
+)  # fmt: skip
 
 
 @pytest.mark.once

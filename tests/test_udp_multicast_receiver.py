@@ -16,13 +16,13 @@ from conftest import (
     ROOT,
     TIMEOUT,
     Python,
+    bad_usage_exits_2,
     in_ns,
     needs_root,
     on,
     read_line,
     run,
     start_server,
-    usage_error,
 )
 
 sys.path.insert(0, str(ROOT / "examples"))
@@ -127,19 +127,14 @@ def test_hears_socat(python: Python, hosts: tuple[str, str]) -> None:
     assert out == "stopped: heard 1 datagram\n"
 
 
-@pytest.mark.parametrize(
-    ("args", "error"),
+test_bad_usage_exits_2 = bad_usage_exits_2(
     [
         (["--host", "10.0.0.1"], "argument --host: not a multicast group "
          "(224.0.0.0/4 or ff00::/8): '10.0.0.1'"),
         *GROUP_ERRORS,
     ],
+    RECEIVER,
 )  # fmt: skip
-@pytest.mark.once
-def test_bad_usage_exits_2(
-    python: Python, args: list[str], error: str
-) -> None:
-    assert usage_error(python, RECEIVER, *args) == error
 
 
 def test_a_port_it_may_not_bind_exits_1(python: Python) -> None:

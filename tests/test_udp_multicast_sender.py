@@ -13,13 +13,13 @@ import pytest
 from conftest import (
     TIMEOUT,
     Python,
+    bad_usage_exits_2,
     on,
     read_line,
     run,
     start_server,
     third_party,
     udp_socket,
-    usage_error,
 )
 from test_udp_multicast_receiver import GROUP_ERRORS
 
@@ -95,20 +95,15 @@ def test_nobody_in_the_group_is_no_answer(
     )
 
 
-@pytest.mark.parametrize(
-    ("args", "error"),
+test_bad_usage_exits_2 = bad_usage_exits_2(
     [
         (["--ttl", "256"], "argument --ttl: must be from 0 to 255, not 256"),
         (["--host", "127.0.0.1"], "argument --host: not a multicast group "
          "(224.0.0.0/4 or ff00::/8): '127.0.0.1'"),
         *GROUP_ERRORS,
     ],
+    SENDER,
 )  # fmt: skip
-@pytest.mark.once
-def test_bad_usage_exits_2(
-    python: Python, args: list[str], error: str
-) -> None:
-    assert usage_error(python, SENDER, *args) == error
 
 
 def test_no_interface_and_no_route_is_unreachable(

@@ -19,13 +19,13 @@ from conftest import (
     TIMEOUT,
     Python,
     Server,
+    bad_usage_exits_2,
     flood,
     interrupt_while_waiting,
     run,
     spawn,
     start_server,
     udp_socket,
-    usage_error,
 )
 
 WAIT = "must be more than 0 and at most 3600 seconds,"
@@ -276,8 +276,7 @@ def test_against_a_third_party_echo_server(
 BYTES = "must be from 1 to 2147483647,"
 
 
-@pytest.mark.parametrize(
-    ("args", "error"),
+test_bad_usage_exits_2 = bad_usage_exits_2(
     [
         (["--port", "x"], "argument --port: not a number: 'x'"),
         (["--port", "0"], "argument --port: must be from 1 to 65535, not 0"),
@@ -302,12 +301,7 @@ BYTES = "must be from 1 to 2147483647,"
         (["x" * 65_508], "message is 65508 bytes, over 65507"),
         (["--bogus"], "unrecognized arguments: --bogus"),
     ],
-)
-@pytest.mark.once
-def test_bad_usage_exits_2(
-    python: Python, script: str, args: list[str], error: str
-) -> None:
-    assert usage_error(python, script, *args) == error
+)  # fmt: skip
 
 
 @pytest.mark.once

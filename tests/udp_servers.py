@@ -24,11 +24,11 @@ from conftest import (
     TIMEOUT,
     Python,
     Server,
+    bad_usage_exits_2,
     needs_root,
     run,
     start_server,
     udp_socket,
-    usage_error,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -180,8 +180,7 @@ def test_never_sends_more_than_it_received(server: Server) -> None:
 BYTES = "must be from 1 to 2147483647,"
 
 
-@pytest.mark.parametrize(
-    ("args", "error"),
+test_bad_usage_exits_2 = bad_usage_exits_2(
     [
         (["--port", "x"], "argument --port: not a number: 'x'"),
         (["--port", "-1"], "argument --port: must be from 0 to 65535, not -1"),
@@ -193,11 +192,6 @@ BYTES = "must be from 1 to 2147483647,"
         (["extra"], "unrecognized arguments: extra"),
     ],
 )
-@pytest.mark.once
-def test_bad_usage_exits_2(
-    python: Python, args: list[str], error: str, script: str
-) -> None:
-    assert usage_error(python, script, *args) == error
 
 
 def test_address_not_on_this_machine_exits_1(

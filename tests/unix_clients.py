@@ -14,7 +14,13 @@ import socket
 from pathlib import Path
 
 import pytest
-from conftest import Python, run, start_unix_server, stop, usage_error
+from conftest import (
+    Python,
+    bad_usage_exits_2,
+    run,
+    start_unix_server,
+    stop,
+)
 
 
 @pytest.fixture
@@ -56,8 +62,7 @@ def test_abstract_name(
     assert f" bytes to @{name}: " in result.stdout
 
 
-@pytest.mark.parametrize(
-    ("args", "error"),
+test_bad_usage_exits_2 = bad_usage_exits_2(
     [
         (["--path", "x" * 108], "argument --path: must be 1 to 107 bytes "
          "(a Unix socket address has room for 108, with a NUL), not 108"),
@@ -66,8 +71,3 @@ def test_abstract_name(
         (["--host", "::1"], "unrecognized arguments: --host"),
     ],
 )  # fmt: skip
-@pytest.mark.once
-def test_bad_usage_exits_2(
-    python: Python, script: str, args: list[str], error: str
-) -> None:
-    assert usage_error(python, script, *args) == error

@@ -18,6 +18,7 @@ import pytest
 from conftest import (
     TIMEOUT,
     Python,
+    bad_usage_exits_2,
     needs_root,
     run,
     start_unix_server,
@@ -192,8 +193,7 @@ def test_path_up_to_the_system_limit(
     )
 
 
-@pytest.mark.parametrize(
-    ("args", "error"),
+test_bad_usage_exits_2 = bad_usage_exits_2(
     [
         (["--path", ""], "argument --path: must be 1 to 107 bytes (a Unix "
          "socket address has room for 108, with a NUL), not 0"),
@@ -204,11 +204,6 @@ def test_path_up_to_the_system_limit(
         (["--port", "8888"], "unrecognized arguments: --port 8888"),
     ],
 )  # fmt: skip
-@pytest.mark.once
-def test_bad_usage_exits_2(
-    python: Python, script: str, args: list[str], error: str
-) -> None:
-    assert usage_error(python, script, *args) == error
 
 
 def test_a_folder_it_may_not_write_exits_1(
