@@ -407,27 +407,35 @@ def in_ns(ns: str, *command: str) -> str:
 WAITING_CALLS = {"7", "23", "232", "270", "271", "281", "441"}
 
 
-def interrupt_while_waiting(
+def wait_until_in(
     proc: subprocess.Popen[str], calls: set[str] = WAITING_CALLS
 ) -> None:
-    """Send SIGINT once proc's main thread waits in poll() or the like
-    (or in one of calls: x86_64 Linux's number for a system call, alone
-    or with its first argument, "0 0x0" for a read() of stdin).
-
-    A signal that lands between Python's last look at its signals and the
-    system call that then waits is seen only when that wait ends: a race
-    of microseconds for a person at Ctrl+C, but one a test that signals
-    just as the client reaches its wait hits now and then (1 in 150 seen
-    here). /proc/PID/syscall names the call the main thread is in.
-    """
+    """Return once proc's main thread waits in poll() or the like (or in
+    one of calls: x86_64 Linux's number for a system call, alone or with
+    its first argument, "0 0x0" for a read() of stdin).
+    /proc/PID/syscall names the call the main thread is in."""
     deadline = time.monotonic() + TIMEOUT
     syscall = Path(f"/proc/{proc.pid}/syscall")
     while True:
         call = syscall.read_text().split()  # number, arguments... or "running"
         if call[0] in calls or " ".join(call[:2]) in calls:
-            break
+            return
         assert time.monotonic() < deadline, "it never waited"
         time.sleep(0.005)  # not a wait for readiness: polling for it
+
+
+def interrupt_while_waiting(
+    proc: subprocess.Popen[str], calls: set[str] = WAITING_CALLS
+) -> None:
+    """Send SIGINT once proc's main thread waits (see wait_until_in()).
+
+    A signal that lands between Python's last look at its signals and the
+    system call that then waits is seen only when that wait ends: a race
+    of microseconds for a person at Ctrl+C, but one a test that signals
+    just as the client reaches its wait hits now and then (1 in 150 seen
+    here).
+    """
+    wait_until_in(proc, calls)
     proc.send_signal(signal.SIGINT)
 
 

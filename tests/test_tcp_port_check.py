@@ -11,7 +11,6 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from conftest import (
@@ -23,6 +22,7 @@ from conftest import (
     run,
     spawn,
     usage_error,
+    wait_until_in,
 )
 from connecting import *  # noqa: F403 (the lan fixture)
 from connecting import (
@@ -107,11 +107,7 @@ def test_wait_until_a_server_listens(python: Python) -> None:
             # Listen once it has been refused and sleeps before it tries
             # again: x86_64 Linux's clock_nanosleep() for time.sleep() from
             # Python 3.11 on, pselect6() before.
-            syscall = Path(f"/proc/{proc.pid}/syscall")
-            deadline = time.monotonic() + TIMEOUT
-            while syscall.read_text().split()[0] not in ("230", "270"):
-                assert time.monotonic() < deadline, "it never slept"
-                time.sleep(0.005)  # not a wait for readiness: polling for it
+            wait_until_in(proc, {"230", "270"})
             sock.listen()
             out, err = proc.communicate(timeout=TIMEOUT)
     assert (proc.returncode, err) == (0, "")
