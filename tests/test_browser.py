@@ -78,6 +78,7 @@ TERMS = {
     "tcp_echo_server_dualstack.md": "dualstack_ipv6",
     "tcp_port_check.md": "RLIMIT_NOFILE",
     "tcp_nodelay.md": "sendmsg",
+    "tcp_keepalive.md": "TCP_KEEPINTVL",
     "udp_broadcast_receiver.md": "SO_REUSEADDR",
     "udp_broadcast_sender.md": "SO_BROADCAST",
     "udp_multicast_receiver.md": "IGMP",

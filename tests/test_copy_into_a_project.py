@@ -75,6 +75,7 @@ PAIRS = [
     ("udp_multicast_receiver", "udp_multicast_sender", ("HOSTS",)),
     ("tcp_echo_server_dualstack", "tcp_connect_happy_eyeballs", ()),
     ("tcp_echo_server_dualstack", "tcp_port_check", ()),
+    ("tcp_echo_server_threads", "tcp_keepalive", ("--duration", "0.1")),
 ]
 # What runs alone, and what it takes.
 ALONE = {

@@ -38,6 +38,7 @@ from conftest import (
     read_line,
     reader_clone,
     run,
+    spawn,
     start_server,
     started,
     stop,
@@ -46,6 +47,7 @@ from conftest import (
     udp_socket,
 )
 from connecting import *  # noqa: F403 (the lan fixture)
+from test_tcp_keepalive import vanish, vanishing_peer
 
 import net
 
@@ -206,6 +208,30 @@ def test_nodelay_output_block_is_what_it_prints(
     update = bool(request.config.getoption("--update-output"))
     shown = replay(transcript("tcp_nodelay"), None)
     check("tcp_nodelay", shown, update, NUMBER)  # times vary, not the rest
+
+
+def test_keepalive_output_block_is_what_it_prints(
+    request: pytest.FixtureRequest,
+) -> None:
+    # Against socat in a namespace of the test's own; the peer vanishes
+    # (every packet dropped) once the client has heard from it.
+    update = bool(request.config.getoption("--update-output"))
+    shown = []
+    for command in transcript("tcp_keepalive"):
+        _, *argv = shlex.split(command)
+        with (
+            vanishing_peer() as (ns, port),
+            spawn(on(PLAIN, ns), *argv, "--port", str(port)) as proc,
+        ):
+            assert proc.stdout is not None
+            lines = read_line(proc.stdout)
+            if "--every" in argv:  # the first echo, before it vanishes
+                lines += read_line(proc.stdout)
+            vanish(ns, port)
+            out, err = proc.communicate(timeout=TIMEOUT)
+        text = (lines + out + err).replace(f":{port}", ":8888")
+        shown.append(f"$ {command}\n{text}")
+    check("tcp_keepalive", "".join(shown), update)
 
 
 def test_the_happy_eyeballs_timeline_is_drawn_from_its_transcript() -> None:
