@@ -79,6 +79,7 @@ TERMS = {
     "tcp_port_check.md": "RLIMIT_NOFILE",
     "tcp_nodelay.md": "sendmsg",
     "tcp_keepalive.md": "TCP_KEEPINTVL",
+    "tcp_close.md": "SO_LINGER",
     "udp_broadcast_receiver.md": "SO_REUSEADDR",
     "udp_broadcast_sender.md": "SO_BROADCAST",
     "udp_multicast_receiver.md": "IGMP",
@@ -187,11 +188,11 @@ def test_page_loads_offline_and_its_code_is_the_files(
     """One visit a page: it loads with nothing asked of another host and
     no error; on a recipe's page, every code block is its file, its copy
     button copies that, and its tabs switch."""
-    page.goto(url_of(site, name), wait_until="networkidle")
+    page.goto(url_of(site, name), wait_until="load")
     assert page.locator("h1").count() == 1
     page.screenshot(
         path=screenshots / f"{name[:-3]}.png",
-        full_page=True,
+        full_page=False,  # the first screen: what a reader sees first
         animations="disabled",
     )
     report(f"screenshots of every page: {screenshots}")

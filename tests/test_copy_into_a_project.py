@@ -82,6 +82,7 @@ ALONE = {
     "socketpair_ipc": ("hi",),
     "resolve": ("--host", "localhost"),
     "tcp_nodelay": ("--count", "1"),
+    "tcp_close": ("--size", "1000"),
 }
 
 

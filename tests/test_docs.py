@@ -32,6 +32,8 @@ from conftest import (
     TIMEOUT,
     Python,
     end_group,
+    in_ns,
+    namespace,
     needs_root,
     on,
     port_of,
@@ -232,6 +234,24 @@ def test_keepalive_output_block_is_what_it_prints(
         text = (lines + out + err).replace(f":{port}", ":8888")
         shown.append(f"$ {command}\n{text}")
     check("tcp_keepalive", "".join(shown), update)
+
+
+def test_close_output_block_is_what_it_prints(
+    request: pytest.FixtureRequest,
+) -> None:
+    # In a namespace of the test's own, so that ss shows only what the
+    # example left behind, and port 8888 is free; byte counts vary.
+    update = bool(request.config.getoption("--update-output"))
+    shown = []
+    with namespace() as ns:
+        for command in transcript("tcp_close"):
+            argv = shlex.split(command)
+            if argv[0] == "python":
+                text = run(*argv[1:], python=on(PLAIN, ns), merge=True).stdout
+            else:  # ss, whose lines end in spaces the page need not show
+                text = re.sub(r" +\n", "\n", in_ns(ns, *argv))
+            shown.append(f"$ {command}\n{text}")
+    check("tcp_close", "".join(shown), update, NUMBER)
 
 
 def test_the_happy_eyeballs_timeline_is_drawn_from_its_transcript() -> None:

@@ -10,8 +10,10 @@ from collections.abc import Callable
 
 import pytest
 from conftest import (
+    HERE,
     TIMEOUT,
     Python,
+    assert_port_in_use,
     bad_usage_exits_2,
     interrupt_while_waiting,
     run,
@@ -62,12 +64,7 @@ def test_a_read_that_waits_too_long_is_one_line_and_exit_1() -> None:
 @pytest.mark.once
 def test_a_port_in_use_is_one_line_and_exit_1() -> None:
     with socket.create_server(("127.0.0.1", 0)) as held:
-        port = held.getsockname()[1]
-        result = run(SCRIPT, "--port", str(port))
-    assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr == (
-        f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
-    )
+        assert_port_in_use(HERE, SCRIPT, held.getsockname()[1])
 
 
 def test_ctrl_c_exits_130_quietly(python: Python) -> None:
