@@ -3,6 +3,7 @@
     python tests/perf_tcp.py            measure, then write the page's files
     python tests/perf_tcp.py --render   only rewrite them from the saved JSON
     python tests/perf_tcp.py --profile  profile the streams and fast servers
+    python tests/perf_tcp.py --workers  SO_REUSEPORT workers, 1 and 2
 
 Each server runs pinned to CPU 0 and the load generator to CPU 1, on
 loopback. Results go to docs/output/performance_tcp.json; the tables
@@ -31,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,7 @@ TABLE = OUTPUT / "performance_tcp.md"
 TARGETS = OUTPUT / "performance_tcp_targets.md"
 MEMORY = OUTPUT / "performance_tcp_memory.md"
 PROFILE = OUTPUT / "performance_tcp_profile.md"
+WORKERS = OUTPUT / "performance_tcp_workers.md"
 CHART = ROOT / "docs" / "images" / "performance_tcp.svg"
 SERVERS = {  # name: (how it is launched, which example or this file)
     "blocking": ("plain", "tcp_echo_server_blocking"),
@@ -66,6 +69,14 @@ TARGETED = ("selectors", "asyncio fast", "asyncio streams")
 TARGET_CASE = (100, 1024)
 TARGET_ROUNDS, TARGET_SECONDS = 20, 1.0
 IDLE = 2000  # connections held open to measure memory per connection
+# The workers recipe against the single-process servers, at TARGET_CASE:
+# name, and the CPUs the server (every process of it) may use.
+WORKER_RUNS = {
+    "selectors": {0},
+    "asyncio fast": {0},
+    "workers, 1": {0},
+    "workers, 2": {0, 1},
+}
 FIGURES = ("messages_per_s", "server_cpu_us", "server_busy")
 
 
@@ -98,6 +109,10 @@ async def serve_protocol() -> None:
 
 def command(name: str) -> list[str]:
     """How to start one server on a free port, as its page runs it."""
+    if name.startswith("workers, "):
+        script = str(ROOT / "examples" / "tcp_reuseport_workers.py")
+        return [sys.executable, script, "--port", "0", "--max-connections",
+                "5000", "--workers", name.split()[-1]]  # fmt: skip
     launch, what = SERVERS[name]
     if what == "protocol":
         script = __file__
@@ -115,7 +130,11 @@ def command(name: str) -> list[str]:
     return [sys.executable, "-c", LAUNCH, launch, script, *args]
 
 
-def start(name: str) -> tuple[subprocess.Popen[str], int]:
+def start(
+    name: str, cpus: set[int] | None = None
+) -> tuple[subprocess.Popen[str], int]:
+    """Start a server; pin it, and every process it has started, to cpus
+    (CPU 0 by default)."""
     server = subprocess.Popen(
         command(name),
         stdout=subprocess.PIPE,
@@ -124,8 +143,93 @@ def start(name: str) -> tuple[subprocess.Popen[str], int]:
     )
     assert server.stdout is not None
     port = int(server.stdout.readline().rsplit(":", 1)[1])
-    os.sched_setaffinity(server.pid, {0})
+    for pid in tree(server.pid):
+        os.sched_setaffinity(pid, cpus or {0})
     return server, port
+
+
+def tree(pid: int) -> list[int]:
+    """A process and its children (Linux /proc)."""
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [pid, *map(int, found.split())]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time of these processes so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1]
+        total += sum(map(int, fields.split()[11:13]))
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measure_workers(rounds: int, seconds: float) -> list[dict[str, Any]]:
+    """The workers recipe with 1 and 2 workers, and two single-process
+    servers, at TARGET_CASE, taking turns; the load on CPU 1. Server CPU
+    is counted over every process of the server."""
+    names = list(WORKER_RUNS)
+    servers = {name: start(name, WORKER_RUNS[name]) for name in names}
+    c, s = TARGET_CASE
+    try:
+        rows = []
+        for round_ in range(rounds):
+            first = round_ % len(names)
+            for name in names[first:] + names[:first]:
+                server, port = servers[name]
+                pids = tree(server.pid)
+                before = cpu_seconds(pids)
+                row = bench(port, 0, "--connections", str(c), "--size",
+                            str(s), "--duration", str(seconds))  # fmt: skip
+                cpu = cpu_seconds(pids) - before
+                rows.append({
+                    "server": name, "round": round_,
+                    "messages_per_s": row["messages_per_s"],
+                    "server_cpu_us": cpu / row["messages"] * 1e6,
+                    "server_cpus": cpu / row["seconds"],
+                })  # fmt: skip
+                print(name, rows[-1], flush=True)
+        return rows
+    finally:
+        for server, _ in servers.values():
+            stop(server)
+
+
+def workers_table(results: dict[str, Any]) -> str:
+    """The workers against the single-process servers."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for r in results["rows"]:
+        runs.setdefault(r["server"], []).append(r)
+    base = {r["round"]: r for r in runs["selectors"]}
+    c, s = TARGET_CASE
+    lines = [
+        f"Measured {results['date']}: {results['rounds']} rounds of "
+        f"{results['seconds']} s at {c} connections x {s:,} bytes, the "
+        "servers taking turns, the load "
+        "generator on CPU 1; medians, and the median of the ratios to "
+        "selectors within each round. CPU is that of every process of the "
+        "server, in cores busy and in µs per message.",
+        "",
+        "| server | may use | messages/s | / selectors | cores busy | "
+        "CPU per message |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name, cpus in WORKER_RUNS.items():
+        each = runs[name]
+        median = {
+            f: statistics.median(r[f] for r in each)
+            for f in ("messages_per_s", "server_cpus", "server_cpu_us")
+        }
+        ratio = statistics.median(
+            r["messages_per_s"] / base[r["round"]]["messages_per_s"]
+            for r in each
+        )
+        shared = "CPU 0" if cpus == {0} else "CPUs 0 and 1"
+        lines.append(
+            f"| {name} | {shared} | {median['messages_per_s']:,.0f} | "
+            f"{ratio:.2f} | {median['server_cpus']:.2f} | "
+            f"{median['server_cpu_us']:.1f} µs |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def stop(server: subprocess.Popen[str]) -> None:
@@ -138,10 +242,12 @@ def stop(server: subprocess.Popen[str]) -> None:
 
 
 def bench(port: int, pid: int, *args: str) -> dict[str, Any]:
-    """Run the benchmark recipe on CPU 1; return its figures."""
+    """Run the benchmark recipe on CPU 1; return its figures (server CPU
+    too, unless pid is 0)."""
+    cpu = ["--server-pid", str(pid)] if pid else []
     run = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "tcp_echo_bench.py"),
-         "--port", str(port), "--server-pid", str(pid), "--json", *args],
+         "--port", str(port), *cpu, "--json", *args],
         capture_output=True, text=True, timeout=120, check=True,
         preexec_fn=lambda: os.sched_setaffinity(0, {1}),
     )  # fmt: skip
@@ -338,6 +444,7 @@ def render(results: dict[str, Any]) -> dict[Path, str]:
     )  # fmt: skip
     return {
         TABLE: "\n".join(lines) + "\n",
+        WORKERS: workers_table(results["workers"]),
         TARGETS: targets(results["targets"]),
         MEMORY: "\n".join(memory_lines) + "\n",
         CHART: chart(names, cell, CASES, "{} x {:,} B", panels),
@@ -385,6 +492,7 @@ def main() -> int:
     parser.add_argument("--serve-protocol", action="store_true")
     parser.add_argument("--render", action="store_true")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--workers", action="store_true")
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
@@ -394,6 +502,16 @@ def main() -> int:
     if args.profile:
         PROFILE.write_text(profile(3.0))
         return 0
+    if args.workers:  # added to the saved results, the rest kept
+        saved = json.loads(RESULTS.read_text())
+        saved["workers"] = {
+            "date": time.strftime("%Y-%m-%d"),
+            "rounds": TARGET_ROUNDS,
+            "seconds": TARGET_SECONDS,
+            "rows": measure_workers(TARGET_ROUNDS, TARGET_SECONDS),
+        }
+        RESULTS.write_text(json.dumps(saved, indent=1) + "\n")
+        args.render = True  # and nothing else measured
     if not args.render:
         names = list(SERVERS)
         if importlib.util.find_spec("uvloop") is None:

@@ -80,6 +80,7 @@ TERMS = {
     "tcp_nodelay.md": "sendmsg",
     "tcp_keepalive.md": "TCP_KEEPINTVL",
     "tcp_close.md": "SO_LINGER",
+    "tcp_reuseport_workers.md": "sigwaitinfo",
     "udp_broadcast_receiver.md": "SO_REUSEADDR",
     "udp_broadcast_sender.md": "SO_BROADCAST",
     "udp_multicast_receiver.md": "IGMP",

@@ -76,6 +76,7 @@ PAIRS = [
     ("tcp_echo_server_dualstack", "tcp_connect_happy_eyeballs", ()),
     ("tcp_echo_server_dualstack", "tcp_port_check", ()),
     ("tcp_echo_server_threads", "tcp_keepalive", ("--duration", "0.1")),
+    ("tcp_reuseport_workers", "tcp_echo_client_blocking", ()),
 ]
 # What runs alone, and what it takes.
 ALONE = {

@@ -254,6 +254,24 @@ def test_close_output_block_is_what_it_prints(
     check("tcp_close", "".join(shown), update, NUMBER)
 
 
+def test_reuseport_output_blocks_are_what_they_print(
+    request: pytest.FixtureRequest,
+) -> None:
+    # In a namespace of the test's own, on the page's port; socat is the
+    # client. Which worker takes a connection, and the pids, vary.
+    update = bool(request.config.getoption("--update-output"))
+    [command] = transcript("tcp_reuseport_workers")
+    _, *argv = shlex.split(command)
+    with namespace() as ns, started(argv, on(PLAIN, ns)) as (server, line):
+        clients = "".join(
+            f"$ {client}\n" + in_ns(ns, "bash", "-c", client)
+            for client in transcript("tcp_reuseport_workers_clients")
+        )
+        _, rest, _ = stop(server)
+    check("tcp_reuseport_workers_clients", clients, update, NUMBER)
+    check("tcp_reuseport_workers", f"$ {command}\n{line}^C{rest}", update)
+
+
 def test_the_happy_eyeballs_timeline_is_drawn_from_its_transcript() -> None:
     assert timeline.PICTURE.read_text() == timeline.render(
         timeline.TRANSCRIPT.read_text()

@@ -132,6 +132,7 @@ FORMS = {
     "docs.openssl.org": r"/3\.0/man1/openssl-\w+/",
     "pypi.org": r"/project/[\w.-]+/",
     "www.gnu.org": r"/software/libc/manual/html_node/[\w.-]+\.html",
+    "docs.kernel.org": r"/networking/[\w.-]+\.html",
 }
 DEFINITION = re.compile(r"^\[([^\]]+)\]: (\S+)$")
 
