@@ -54,6 +54,16 @@ def test_it_sends_every_s_and_prints_the_echo(
     assert last == "still connected after 0.35 s\n"
 
 
+@pytest.mark.once
+def test_ncat_as_the_server(ncat_tcp_server: int) -> None:
+    result = run(
+        SCRIPT, "--port", str(ncat_tcp_server), "--every", "0.2",
+        "--duration", "1", "hi\n",
+    )  # fmt: skip
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.endswith("hi\nstill connected after 1 s\n")
+
+
 def test_a_server_that_closes_ends_it_with_exit_0(
     python: Python, tcp_peer: socket.socket
 ) -> None:
