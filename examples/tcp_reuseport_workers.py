@@ -22,6 +22,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn
 
 import net
@@ -102,6 +103,9 @@ def supervise(
 # --8<-- [end:lesson]
 STOPS = {signal.SIGINT, signal.SIGTERM}
 BACKLOG = 128  # connections each worker's socket queues
+# Linux 5.14+: 1 moves a closing socket's queued connections to another
+# socket on its port; 0 (the default) resets them.
+MIGRATE = Path("/proc/sys/net/ipv4/tcp_migrate_req")
 MAX_QUICK_DEATHS = 5  # in a row, each within a second of its start
 STOP_WAIT = 2.0  # seconds the workers have to stop, before SIGKILL
 
@@ -281,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
                    for _ in range(args.workers)}  # fmt: skip
         print(f"listening on {net.format_address(address)}", flush=True)
         log.info("started %s", " ".join(map(str, started)))
+        if MIGRATE.exists() and MIGRATE.read_text().strip() == "0":
+            log.info("%s is 0: connections queued on a worker that ends "
+                     "are reset", MIGRATE)  # fmt: skip
         try:
             restarts = supervise(address, started, work)
         except ChildProcessError as exc:
