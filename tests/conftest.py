@@ -104,6 +104,15 @@ MIDDLE = {"3.10", "3.12"}
 CHANGING = re.compile(r"^import (asyncio|ssl)$", re.M)
 
 
+def skipped_versions(name: str) -> set[str]:
+    """The Pythons the tests of examples/NAME.py skip: MIDDLE, for an
+    example (if it is one) with neither asyncio nor ssl."""
+    example = ROOT / "examples" / f"{name}.py"
+    if example.exists() and not CHANGING.search(example.read_text()):
+        return MIDDLE & set(VERSIONS.split(","))
+    return set()
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Run a test that takes `python` once per supported Python, or, if it
     is marked `once`, on this venv's Python alone (see pyproject.toml).
@@ -113,9 +122,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     versions = VERSIONS.split(",")
     name = metafunc.definition.path.stem.removeprefix("test_")
-    example = ROOT / "examples" / f"{name}.py"
-    if example.exists() and not CHANGING.search(example.read_text()):
-        versions = [v for v in versions if v not in MIDDLE] or versions
+    skipped = skipped_versions(name)
+    versions = [v for v in versions if v not in skipped] or versions
     if metafunc.definition.get_closest_marker("once"):
         versions = [CURRENT] if CURRENT in versions else versions[:1]
     metafunc.parametrize(

@@ -13,6 +13,7 @@ import time
 
 import pytest
 from conftest import (
+    CURRENT,
     ROOT,
     SLACK,
     TIMEOUT,
@@ -20,6 +21,7 @@ from conftest import (
     interrupt_while_waiting,
     on,
     run,
+    skipped_versions,
     spawn,
 )
 from connecting import *  # noqa: F403 (the lan fixture)
@@ -46,12 +48,20 @@ ENTRY = re.compile(
 )
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
+# Each example's --help, on this venv's Python, and on those its own tests
+# skip (conftest.MIDDLE): so every example starts on every Python.
+HELP = [
+    (name, version)
+    for name in EXAMPLES
+    for version in [CURRENT, *sorted(skipped_versions(name))]
+]
+
+
+@pytest.mark.parametrize(("name", "version"), HELP)
 def test_help_shows_every_option_with_its_default(
-    python: Python, name: str
+    name: str, version: str
 ) -> None:
-    # On every Python: every example imports and starts on each, even
-    # those whose other tests skip the middle ones (see conftest.py).
+    python = Python.find(version)
     result = run(f"examples/{name}.py", "--help", python=python)
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith(f"usage: {name}.py ")
