@@ -80,6 +80,8 @@ TERMS = {
     "tcp_keepalive.md": "TCP_KEEPINTVL",
     "tcp_close.md": "SO_LINGER",
     "tcp_reuseport_workers.md": "sigwaitinfo",
+    "chat_server_asyncio.md": "put_nowait",
+    "chat_client.md": "PollSelector",
     "udp_broadcast_receiver.md": "SO_REUSEADDR",
     "udp_broadcast_sender.md": "SO_BROADCAST",
     "udp_multicast_receiver.md": "IGMP",

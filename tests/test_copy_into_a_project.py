@@ -78,6 +78,7 @@ PAIRS = [
     ("tcp_echo_server_dualstack", "tcp_port_check", ()),
     ("tcp_echo_server_threads", "tcp_keepalive", ("--duration", "0.1")),
     ("tcp_reuseport_workers", "tcp_echo_client_blocking", ()),
+    ("chat_server_asyncio", "chat_client", ()),
 ]
 # What runs alone, and what it takes.
 ALONE = {
@@ -161,7 +162,7 @@ def test_a_copied_server_serves_a_copied_client(
         ) as running:
             result = run(
                 f"{client}.py", "--port", str(running.port), *client_args,
-                cwd=here, python=python,
+                cwd=here, python=python, stdin=b"",
             )  # fmt: skip
             status = running.stop()[0]
     assert (result.returncode, status) == (0, 0), result.stderr

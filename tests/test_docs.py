@@ -272,6 +272,72 @@ def test_reuseport_output_blocks_are_what_they_print(
     check("tcp_reuseport_workers", f"$ {command}\n{line}^C{rest}", update)
 
 
+# The chat page's session: who does what, in turn (None: starts the
+# client its transcript shows), and how many lines that makes each print.
+SESSION = [
+    ("ada", None, {"ada": 2}),
+    ("bob", None, {"ada": 2, "bob": 2}),
+    ("cy", None, {"ada": 1, "bob": 1, "cy": 1}),
+    ("cy", "/nick cy", {"ada": 1, "bob": 1, "cy": 1}),
+    ("ada", "hi all", {"ada": 1, "bob": 1, "cy": 1}),
+    ("bob", "/who", {"bob": 1}),
+    ("cy", "/quit", {"ada": 1, "bob": 1, "cy": 1}),
+]
+
+
+def test_chat_session_is_what_the_three_saw(
+    request: pytest.FixtureRequest,
+) -> None:
+    # Three clients, each driven through its standard input; after each
+    # step the test reads every line the step makes each client print, so
+    # the session is the same every run. A terminal echoes what its user
+    # types: each person's transcript shows it in place. Then Ctrl+C in
+    # the server's terminal.
+    update = bool(request.config.getoption("--update-output"))
+    [server_command] = transcript("chat_server_asyncio")
+    _, *argv = shlex.split(server_command)
+    shown: dict[str, str] = {}
+    clients: dict[str, subprocess.Popen[str]] = {}
+    with started([*argv, "--port", "0"], PLAIN) as (server, line):
+        port = line.rsplit(":", 1)[1].strip()
+        try:
+            for who, typed, lines in SESSION:
+                if typed is None:
+                    [command] = transcript(f"chat_client_{who}")
+                    _, *args = shlex.split(command)
+                    clients[who] = subprocess.Popen(
+                        [*PLAIN.command, *args, "--port", port],
+                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                        text=True, cwd=ROOT,
+                    )  # fmt: skip
+                    shown[who] = f"$ {command}\n"
+                else:
+                    shown[who] += typed + "\n"
+                    stdin = clients[who].stdin
+                    assert stdin is not None
+                    stdin.write(typed + "\n")
+                    stdin.flush()
+                for name, count in lines.items():
+                    stdout = clients[name].stdout
+                    assert stdout is not None
+                    shown[name] += "".join(
+                        read_line(stdout) for _ in range(count)
+                    )
+            _, rest, _ = stop(server)
+            for name, client in clients.items():
+                shown[name] += client.communicate(timeout=TIMEOUT)[0]
+        finally:
+            for client in clients.values():
+                if client.poll() is None:
+                    client.kill()
+                    client.communicate(timeout=TIMEOUT)
+    for name, text in shown.items():
+        check(f"chat_client_{name}", text, update)
+    where = line.replace(f":{port}", ":8888")
+    check("chat_server_asyncio", f"$ {server_command}\n{where}^C{rest}",
+          update)  # fmt: skip
+
+
 def test_the_happy_eyeballs_timeline_is_drawn_from_its_transcript() -> None:
     assert timeline.PICTURE.read_text() == timeline.render(
         timeline.TRANSCRIPT.read_text()
