@@ -112,8 +112,8 @@ def test_when_every_address_times_out_it_says_so_for_each(
     python: Python, lan: str
 ) -> None:
     result, took = connect(
-        python, lan, "--host", "dead.test", "--port", "80", "--timeout", "0.5"
-    )
+        python, lan, "--host", "dead.test", "--port", "80", "--timeout", "1.5"
+    )  # the lookup counts too: 0.5 s was all spent on it once, under load
     assert result.returncode == 1
     [(_, a1, o1, e1), (_, a2, o2, e2)] = attempts(result.stdout)
     assert [(a1, o1), (a2, o2)] == [
@@ -125,7 +125,7 @@ def test_when_every_address_times_out_it_says_so_for_each(
         "error: cannot connect to dead.test port 80: [fd00::1]:80 timed out; "
         "10.254.0.1:80 timed out\n"
     )
-    assert took < 0.5 + SLACK  # both in one --timeout, not one each
+    assert took < 1.5 + SLACK  # both in one --timeout, not one each
 
 
 def test_refused_and_unreachable_move_on_at_once(
