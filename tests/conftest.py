@@ -804,6 +804,31 @@ def run_page_script(page: str, port: int) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+def assert_nothing_listening(
+    python: Python, script: str, port: int, *args: str
+) -> None:
+    """A client sent to a port where nothing listens: one line, exit 1."""
+    result = run(script, "--port", str(port), *args, python=python, stdin=b"")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"error: nothing is listening at 127.0.0.1:{port}\n"
+    )
+
+
+def children_of(pid: int) -> list[int]:
+    """The live children of process pid (Linux /proc)."""
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(child) for child in found.split()]
+
+
+def rss(pid: int) -> int:
+    """The resident memory of process pid, in bytes (Linux /proc)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+    assert found
+    return int(found[1]) * 1024
+
+
 def assert_port_in_use(
     python: Python, script: str, port: int, *args: str
 ) -> None:

@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from conftest import children_of
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "output" / "performance.json"
 TABLE = ROOT / "docs" / "output" / "performance.md"
@@ -202,8 +204,7 @@ def syscalls(seconds: float) -> str:
             echoes = bench(port, "--duration", str(seconds))["replies"]
             # Stop the traced server itself: strace, signalled, would
             # detach and leave it running.
-            children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
-            os.kill(int(children.read_text().split()[0]), signal.SIGKILL)
+            os.kill(children_of(server.pid)[0], signal.SIGKILL)
             server.wait(timeout=30)
             calls = {
                 f[-1]: int(f[3])

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import PYENV
+from conftest import PYENV, children_of
 from perf import LAUNCH, chart, save
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,8 +150,7 @@ def start(
 
 def tree(pid: int) -> list[int]:
     """A process and its children (Linux /proc)."""
-    found = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    return [pid, *map(int, found.split())]
+    return [pid, *children_of(pid)]
 
 
 def cpu_seconds(pids: list[int]) -> float:

@@ -27,6 +27,7 @@ from conftest import (
     TIMEOUT,
     Python,
     Server,
+    assert_nothing_listening,
     bad_usage_exits_2,
     interrupt_while_waiting,
     read_all,
@@ -160,13 +161,7 @@ def test_nothing_listening_fails_at_once(
     python: Python, script: str, closed_port: int
 ) -> None:
     # At once: not after its --timeout, which would outlast run()'s.
-    result = run(
-        script, "--port", str(closed_port), "--timeout", "60", python=python
-    )
-    assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr == (
-        f"error: nothing is listening at 127.0.0.1:{closed_port}\n"
-    )
+    assert_nothing_listening(python, script, closed_port, "--timeout", "60")
 
 
 def test_connect_that_gets_no_answer_times_out(

@@ -18,7 +18,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from conftest import (
@@ -31,6 +30,7 @@ from conftest import (
     namespace,
     read_all,
     read_line,
+    rss,
     start_server,
     stream_echo,
     warning_when_reachable,
@@ -191,14 +191,6 @@ def test_sigterm_with_100_connections_open_stops_within_2_s(
         "stopped: served 100 connections, echoed 100 bytes\n",
         "",
     )
-
-
-def rss(pid: int) -> int:
-    """The resident memory of process pid, in bytes (Linux /proc)."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
-    assert found
-    return int(found[1]) * 1024
 
 
 def test_a_client_that_does_not_read_cannot_grow_the_server(

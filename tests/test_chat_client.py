@@ -12,6 +12,7 @@ from conftest import (
     HERE,
     TIMEOUT,
     Python,
+    assert_nothing_listening,
     bad_usage_exits_2,
     interrupt_while_waiting,
     run,
@@ -51,11 +52,7 @@ def test_a_server_that_says_one_line_and_closes(
 def test_nothing_listening_is_one_line_and_exit_1(
     closed_tcp_port: int,
 ) -> None:
-    result = run(SCRIPT, "--port", str(closed_tcp_port), stdin=b"")
-    assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr == (
-        f"error: nothing is listening at 127.0.0.1:{closed_tcp_port}\n"
-    )
+    assert_nothing_listening(HERE, SCRIPT, closed_tcp_port)
 
 
 @pytest.mark.once

@@ -7,14 +7,12 @@ everyone. Every test runs once per supported Python, except those marked
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
 import socket
 import struct
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from conftest import (
@@ -24,6 +22,7 @@ from conftest import (
     Server,
     assert_port_in_use,
     bad_usage_exits_2,
+    rss,
     start_server,
 )
 
@@ -134,13 +133,6 @@ def test_200_people_each_hear_everything_in_the_same_order() -> None:
         b"<guest%d> message %d\n" % (i + 1, i) for i in range(200)
     )
     assert all(each == heard[0] for each in heard)  # one order for all
-
-
-def rss(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
-    assert found
-    return int(found[1]) * 1024
 
 
 @pytest.mark.once

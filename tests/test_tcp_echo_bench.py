@@ -16,6 +16,7 @@ from conftest import (
     TIMEOUT,
     Python,
     Server,
+    assert_nothing_listening,
     bad_usage_exits_2,
     read_line,
     run,
@@ -78,13 +79,8 @@ def test_json_with_messages_larger_than_the_buffers(
 def test_nothing_listening_exits_1(
     python: Python, closed_tcp_port: int
 ) -> None:
-    result = run(
-        BENCH, "--port", str(closed_tcp_port), "--timeout", "0.2",
-        python=python,
-    )  # fmt: skip
-    assert result.returncode == 1
-    assert result.stderr == (
-        f"error: nothing is listening at 127.0.0.1:{closed_tcp_port}\n"
+    assert_nothing_listening(
+        python, BENCH, closed_tcp_port, "--timeout", "0.2"
     )
 
 

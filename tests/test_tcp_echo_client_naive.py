@@ -18,6 +18,7 @@ from conftest import (
     TIMEOUT,
     Python,
     Server,
+    assert_nothing_listening,
     interrupt_while_waiting,
     run,
     spawn,
@@ -64,11 +65,7 @@ def test_64_mib_stalls_and_it_says_how_far_it_got(
 
 
 def test_nothing_listening_exits_1(python: Python, closed_port: int) -> None:
-    result = run(CLIENT, "--port", str(closed_port), python=python)
-    assert result.returncode == 1
-    assert result.stderr == (
-        f"error: nothing is listening at 127.0.0.1:{closed_port}\n"
-    )
+    assert_nothing_listening(python, CLIENT, closed_port)
 
 
 def test_ctrl_c_while_stalled_exits_130_quietly(

@@ -22,6 +22,7 @@ from conftest import (
     TIMEOUT,
     Python,
     Server,
+    assert_nothing_listening,
     bad_usage_exits_2,
     interrupt_while_waiting,
     run,
@@ -176,11 +177,7 @@ def test_connect_that_gets_no_answer_times_out(
 
 
 def test_nothing_listening_exits_1(python: Python, closed_port: int) -> None:
-    result = run(CLIENT, "--port", str(closed_port), python=python)
-    assert result.returncode == 1
-    assert result.stderr == (
-        f"error: nothing is listening at 127.0.0.1:{closed_port}\n"
-    )
+    assert_nothing_listening(python, CLIENT, closed_port)
 
 
 test_bad_usage_exits_2 = bad_usage_exits_2(

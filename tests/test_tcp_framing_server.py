@@ -16,7 +16,6 @@ import socket
 import struct
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from conftest import (
@@ -25,6 +24,7 @@ from conftest import (
     Server,
     assert_port_in_use,
     bad_usage_exits_2,
+    rss,
     start_server,
     warning_when_reachable,
 )
@@ -134,17 +134,12 @@ def test_broken_message_closes_that_connection_only(
     assert (status, err) == (0, f"tcp_server: 127.0.0.1:{port}: {error}\n")
 
 
-def rss_kb(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.findall(r"VmRSS:\s+(\d+) kB", status)[0])
-
-
 def test_a_length_of_2_to_the_31_allocates_nothing(server: Server) -> None:
-    before = rss_kb(server.proc.pid)
+    before = rss(server.proc.pid) // 1024
     with connect(server) as sock:
         sock.sendall(struct.pack("!I", 2**31))
         assert sock.recv(10) == b""  # refused: closed at once
-    after = rss_kb(server.proc.pid)
+    after = rss(server.proc.pid) // 1024
     assert after - before < 1_024  # kB: no 2 GiB buffer, not even 1 MiB
     assert exchange(server, frame(b"still here")) == frame(b"still here")
     _, _, err = server.stop()

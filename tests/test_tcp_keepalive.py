@@ -18,6 +18,7 @@ from conftest import (
     SOCAT_TCP_ECHO,
     TIMEOUT,
     Python,
+    assert_nothing_listening,
     bad_usage_exits_2,
     drop,
     in_ns,
@@ -103,11 +104,7 @@ def test_a_reset_is_one_line_and_exit_1(tcp_peer: socket.socket) -> None:
 def test_nothing_listening_is_one_line_and_exit_1(
     closed_tcp_port: int,
 ) -> None:
-    result = run(SCRIPT, "--port", str(closed_tcp_port))
-    assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr == (
-        f"error: nothing is listening at 127.0.0.1:{closed_tcp_port}\n"
-    )
+    assert_nothing_listening(HERE, SCRIPT, closed_tcp_port)
 
 
 def test_ctrl_c_exits_130_quietly(

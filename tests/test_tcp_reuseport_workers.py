@@ -27,6 +27,7 @@ from conftest import (
     assert_port_in_use,
     bad_usage_exits_2,
     children,
+    children_of,
     in_ns,
     namespace,
     needs_root,
@@ -43,8 +44,7 @@ SCRIPT = "examples/tcp_reuseport_workers.py"
 
 def workers_of(pid: int) -> set[int]:
     """The supervisor's children: its workers (Linux /proc)."""
-    found = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    return set(map(int, found.split()))
+    return set(children_of(pid))
 
 
 def lines_to(stream: IO[str], start: str) -> str:

@@ -15,10 +15,10 @@ from conftest import (
     TIMEOUT,
     Python,
     read_line,
+    rss,
     start_server,
     tls_args,
 )
-from tcp_servers import rss
 from tls_servers import *  # noqa: F403
 from tls_servers import closed_by_the_server, tls_connect
 

@@ -26,6 +26,7 @@ from conftest import (
     Server,
     bad_usage_exits_2,
     needs_root,
+    rss,
     run,
     start_server,
     udp_socket,
@@ -242,11 +243,6 @@ def test_echoes_arbitrary_payloads_and_keeps_serving(server: Server) -> None:
     assert server.stop()[0] == 0
 
 
-def rss_kb(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.findall(r"VmRSS:\s+(\d+) kB", status)[0])
-
-
 BURST = 30_000  # datagrams: enough to overflow any server's socket
 
 
@@ -257,7 +253,7 @@ def test_survives_a_burst_and_counts_its_losses(
     report: Callable[[str], None],
     script: str,
 ) -> None:
-    rss_before = rss_kb(server.proc.pid)
+    rss_before = rss(server.proc.pid) // 1024
     result = run(
         "tests/burst.py",
         "--port",
@@ -271,7 +267,7 @@ def test_survives_a_burst_and_counts_its_losses(
     tally = json.loads(result.stdout)
     wait_drained(server.port)
     dropped = udp_stats(server.port)[1]
-    rss_after = rss_kb(server.proc.pid)
+    rss_after = rss(server.proc.pid) // 1024
     assert echo_of(server, b"right after")[0] == b"right after"
     status, summary, err = server.stop()
     echoed = int(re.findall(r"echoed (\d+)", summary)[0]) - 1
