@@ -61,7 +61,7 @@ def test_ctrl_c_exits_130_quietly(tcp_peer: socket.socket) -> None:
     with spawn(HERE, SCRIPT, "--port", port) as proc:
         conn, _ = tcp_peer.accept()
         with conn:
-            interrupt_while_waiting(proc)  # in select(), for either
+            interrupt_while_waiting(proc)  # in poll(), for either
             out, err = proc.communicate(timeout=TIMEOUT)
     assert (proc.returncode, out, err) == (130, "", "")
 
