@@ -13,12 +13,14 @@ set -eu
 # ip, nft, ss (iproute2, nftables): network namespaces that lose packets
 # on purpose, and the kernel's view of sockets. dnsmasq, dig
 # (dnsmasq-base, bind9-dnsutils): a DNS server in a namespace, and a
-# resolver nobody here wrote.
+# resolver nobody here wrote. curl, wrk, ab (apache2-utils): HTTP clients
+# and load generators.
 PACKAGES="socat ncat openssl chromium fonts-liberation iproute2 nftables"
-PACKAGES="$PACKAGES dnsmasq-base bind9-dnsutils"
+PACKAGES="$PACKAGES dnsmasq-base bind9-dnsutils curl wrk apache2-utils"
 missing_packages() {
     missing=""
-    for program in socat ncat openssl chromium ip nft ss dnsmasq dig; do
+    for program in socat ncat openssl chromium ip nft ss dnsmasq dig curl \
+        wrk ab; do
         command -v "$program" >/dev/null 2>&1 || missing="$missing $program"
     done
     [ -d /usr/share/fonts/truetype/liberation ] ||

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from threading import Thread
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import ROOT, TIMEOUT, site_build_log
+from conftest import PLAIN, ROOT, TIMEOUT, site_build_log, start_server
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -31,6 +27,7 @@ from playwright.sync_api import (
 from test_site import EXAMPLES, NAV, shown
 
 CHROMIUM = "/usr/bin/chromium"
+HTTP_SERVER = "examples/http_server.py"
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -82,6 +79,7 @@ TERMS = {
     "tcp_reuseport_workers.md": "sigwaitinfo",
     "chat_server_asyncio.md": "put_nowait",
     "chat_client.md": "PollSelector",
+    "http_server.md": "open_beneath",
     "udp_broadcast_receiver.md": "SO_REUSEADDR",
     "udp_broadcast_sender.md": "SO_BROADCAST",
     "udp_multicast_receiver.md": "IGMP",
@@ -89,21 +87,18 @@ TERMS = {
 }
 
 
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def site(built_site: Path) -> Iterator[str]:
-    """The built site, served on 127.0.0.1; yields its base URL."""
+    """The built site, served on 127.0.0.1 by the cookbook's HTTP server
+    (examples/http_server.py); yields its base URL."""
     log = site_build_log(built_site)
     assert log.startswith("exit status 0\n"), log
-    handler = partial(QuietHandler, directory=str(built_site))
-    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
-        Thread(target=server.serve_forever, daemon=True).start()
-        yield f"http://127.0.0.1:{server.server_port}/"
-        server.shutdown()
+    with start_server(
+        "--root", str(built_site), script=HTTP_SERVER, python=PLAIN
+    ) as server:
+        yield f"http://127.0.0.1:{server.port}/"
+        status, _, err = server.stop()
+    assert (status, err) == (0, "")
 
 
 @pytest.fixture(scope="module")
@@ -273,3 +268,24 @@ def test_edit_link_and_light_dark_toggle(page: Page, site: str) -> None:
     assert body.get_attribute("data-md-color-scheme") == "default"
     page.locator("label.md-header__button[for='__palette_1']").click()
     assert body.get_attribute("data-md-color-scheme") == "slate"
+
+
+def test_a_page_with_images_from_the_http_server(
+    page: Page, problems: list[str]
+) -> None:
+    """The HTTP server recipe's own page, examples/www, as its page says
+    to run it: the page, its style sheet and both images arrive whole."""
+    with start_server(
+        "--root", "examples/www", script=HTTP_SERVER, python=PLAIN
+    ) as server:
+        page.goto(f"http://127.0.0.1:{server.port}/", wait_until="load")
+        sizes = page.locator("img").evaluate_all(
+            "images => images.map(i => [i.complete, i.naturalWidth])"
+        )
+        assert sizes == [[True, 320], [True, 16]]
+        assert (
+            page.locator("h1").evaluate("h => getComputedStyle(h).fontFamily")
+            == "sans-serif"
+        )  # from style.css
+        status, _, err = server.stop()
+    assert (status, err, problems) == (0, "", [])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import shutil
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from conftest import (
     PYENV,
     ROOT,
     STRICT,
+    TIMEOUT,
     VERSIONS,
     Python,
     on,
@@ -89,9 +91,13 @@ ALONE = {
 }
 
 
+# Servers whose clients are programs nobody here wrote.
+SERVED = {"http_server"}
+
+
 def test_every_example_is_copied_and_run() -> None:
     paired = {name for server, client, _ in PAIRS for name in (server, client)}
-    assert paired | set(ALONE) == set(EXAMPLES)
+    assert paired | set(ALONE) | SERVED == set(EXAMPLES)
 
 
 def bare(version: str) -> Python:
@@ -176,3 +182,17 @@ def test_what_runs_alone_runs_copied(
     here = copied(name, tmp_path / "a")
     result = run(f"{name}.py", *ALONE[name], cwd=here, python=bare(version))
     assert (result.returncode, result.stderr) == (0, "")
+
+
+@pytest.mark.parametrize("version", ENDS)
+def test_a_copied_http_server_serves_its_folder(
+    version: str, tmp_path: Path
+) -> None:
+    here = copied("http_server", tmp_path / "a")
+    with start_server(
+        script="http_server.py", cwd=here, python=bare(version)
+    ) as running:
+        url = f"http://127.0.0.1:{running.port}/net.py"
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as reply:
+            assert reply.read() == (ROOT / "net.py").read_bytes()
+        assert running.stop()[0] == 0

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import perf
+import perf_http
 import perf_tcp
 import pytest
 import timeline
@@ -512,7 +513,9 @@ def test_naive_client_output_block_says_what_it_prints(
     check("tcp_echo_client_naive", shown, update, varies=NUMBER)
 
 
-@pytest.mark.parametrize("script", [perf, perf_tcp], ids=["udp", "tcp"])
+@pytest.mark.parametrize(
+    "script", [perf, perf_tcp, perf_http], ids=["udp", "tcp", "http"]
+)
 def test_performance_page_is_rendered_from_its_saved_results(
     script: Any,
 ) -> None:
@@ -552,10 +555,10 @@ def test_setup_names_what_it_cannot_install_in_one_line() -> None:
         )  # fmt: skip
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
-        "setup: missing: socat ncat openssl chromium ip nft ss dnsmasq dig; "
-        "install them with: sudo apt-get install socat ncat openssl "
-        "chromium fonts-liberation iproute2 nftables dnsmasq-base "
-        "bind9-dnsutils\n"
+        "setup: missing: socat ncat openssl chromium ip nft ss dnsmasq dig "
+        "curl wrk ab; install them with: sudo apt-get install socat ncat "
+        "openssl chromium fonts-liberation iproute2 nftables dnsmasq-base "
+        "bind9-dnsutils curl wrk apache2-utils\n"
     )
 
 
@@ -573,3 +576,33 @@ def test_setup_names_a_missing_python(tmp_path: Path) -> None:
         "each with pyenv install VERSION, or test on fewer, e.g. "
         "COOKBOOK_PYTHONS=3.11\n"
     )
+
+
+# What changes from run to run in HTTP: dates (the Date field, a file's
+# Last-Modified, the common log format's time).
+HTTP_DATES = re.compile(
+    r"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT"
+    r"|\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}"
+)
+
+
+def test_http_output_blocks_are_what_curl_and_the_server_print(
+    request: pytest.FixtureRequest,
+) -> None:
+    # The server in one terminal (its log lines as they come), curl and
+    # ncat in another; then Ctrl+C in the server's.
+    update = bool(request.config.getoption("--update-output"))
+    [server_command] = transcript("http_server")
+    _, *argv = shlex.split(server_command)
+    shown = []
+    with started([*argv, "--port", "0"], PLAIN) as (server, line):
+        port = line.rsplit(":", 1)[1].strip()
+        for command in transcript("http_server_curl"):
+            result = shell(command.replace("8888", port), ROOT)
+            text = result.stdout.replace(f":{port}", ":8888")
+            shown += [f"$ {command}", *text.splitlines()]
+        _, rest, err = stop(server)
+    check("http_server_curl", "\n".join(shown) + "\n", update, HTTP_DATES)
+    where = line.replace(f":{port}", ":8888")
+    check("http_server", f"$ {server_command}\n{where}{err}^C{rest}", update,
+          HTTP_DATES)  # fmt: skip

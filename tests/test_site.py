@@ -133,6 +133,7 @@ FORMS = {
     "pypi.org": r"/project/[\w.-]+/",
     "www.gnu.org": r"/software/libc/manual/html_node/[\w.-]+\.html",
     "docs.kernel.org": r"/networking/[\w.-]+\.html",
+    "httpd.apache.org": r"/docs/2\.4/[\w.-]+\.html",
 }
 DEFINITION = re.compile(r"^\[([^\]]+)\]: (\S+)$")
 
