@@ -142,9 +142,7 @@ def find(root: int, target: bytes) -> tuple[int, os.stat_result, str]:
         raise Status(404, close=False)
     try:
         fd = open_beneath(root, parts)
-    except PermissionError:
-        raise Status(403, close=False) from None
-    except OSError:  # no such file, a symlink, a name too long, ...
+    except OSError:  # no such file, a symlink, not ours to read, ...
         raise Status(404, close=False) from None
     info = os.fstat(fd)
     if stat.S_ISREG(info.st_mode):
@@ -292,7 +290,7 @@ class Connection(asyncio.Protocol):
     def pump(self, data: bytes = b"") -> None:
         """Send the file, a CHUNK at a time, after data, until it is all
         sent or the transport has more than it wants (pause_writing)."""
-        while self.file is not None and not self.paused:
+        while self.file is not None and not (self.paused or self.ending):
             chunk = os.read(self.file, min(CHUNK, self.left))
             self.left -= len(chunk)
             if not self.left:
@@ -301,9 +299,9 @@ class Connection(asyncio.Protocol):
             self.transport.write(data + chunk)
             data = b""
             if not chunk and self.left:  # the file shrank as it was read:
-                self.transport.abort()  # the length sent is wrong
+                self.drop()  # the length sent is wrong
                 return
-        if self.file is None and not self.keep:
+        if self.file is None and not (self.keep or self.ending):
             self.finish()
 
     def reply(self, status: Status, request: Request | None) -> None:
@@ -343,16 +341,26 @@ class Connection(asyncio.Protocol):
             self.transport.close()
             return
         self.transport.write_eof()
-        if not self.reading:
-            self.read(True)
+        self.read(True)
         self.deadline = self.loop.time() + LINGER
+
+    def drop(self) -> None:
+        """End the connection now, throwing away what is not sent."""
+        self.ending = True
+        self.transport.abort()
 
     def pause_writing(self) -> None:
         self.paused = True
+        log.info("%s: slow to read: waiting", self.peer)
 
     def resume_writing(self) -> None:
         self.paused = False
         self.deadline = self.loop.time() + self.server.timeout
+        # Soon, not now: asyncio calls this from its write handler, which
+        # would end the transport twice if it were closed here.
+        self.loop.call_soon(self.carry_on)
+
+    def carry_on(self) -> None:
         self.pump()
         self.answer()
 
@@ -365,10 +373,10 @@ class Connection(asyncio.Protocol):
         if left > 0:
             self.loop.call_later(left, self.check_time)
         elif self.ending:  # no EOF from the client in LINGER seconds
-            self.transport.abort()
+            self.drop()
         elif self.paused or self.file is not None:
             log.info("%s: not reading its replies: closed", self.peer)
-            self.transport.abort()
+            self.drop()
         else:
             self.keep = False
             self.reply(Status(408), None)

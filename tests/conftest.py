@@ -87,6 +87,13 @@ class Python:
         command = (str(found[-1]), *STRICT)
         return cls(command, {"PYTHONPATH": str(ROOT)}, version)
 
+    def without_dev_mode(self) -> Python:
+        """The same interpreter with -W error, without -X dev."""
+        command = list(self.command)
+        at = command.index("-X")
+        del command[at : at + 2]
+        return Python(tuple(command), self.env, self.version)
+
     def prefixed(self, *prefix: str) -> Python:
         """The same interpreter, started through prefix (say, ip netns)."""
         return Python((*prefix, *self.command), self.env, self.version)
@@ -133,8 +140,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 def python(request: pytest.FixtureRequest) -> Python:
-    """A supported Python, to launch the examples with."""
-    return Python.find(request.param)
+    """A supported Python, to launch the examples with: in development
+    mode, except for a test marked `load` (see pyproject.toml)."""
+    found = Python.find(request.param)
+    if request.node.get_closest_marker("load"):
+        return found.without_dev_mode()
+    return found
 
 
 # Orphans come to this process: whatever a test starts, and whatever that

@@ -111,6 +111,7 @@ def test_command_line_bytes_reach_the_wire_as_typed(
     assert out.endswith(f": {typed!r}\n")
 
 
+@pytest.mark.load
 def test_64_mib_round_trip_against_the_blocking_server(
     python: Python, script: str, server: Server
 ) -> None:
@@ -121,6 +122,7 @@ def test_64_mib_round_trip_against_the_blocking_server(
 
 
 @pytest.mark.once
+@pytest.mark.load
 def test_64_mib_round_trip_against_socat(
     python: Python, script: str, socat_tcp_server: int
 ) -> None:

@@ -99,6 +99,7 @@ def test_echoes_every_byte_of_connections_at_once_over_ipv6(
 
 
 @pytest.mark.once
+@pytest.mark.load
 def test_1000_connections_at_once_then_a_new_client(
     python: Python, script: str
 ) -> None:
@@ -193,6 +194,7 @@ def test_sigterm_with_100_connections_open_stops_within_2_s(
     )
 
 
+@pytest.mark.load
 def test_a_client_that_does_not_read_cannot_grow_the_server(
     server: Server,
 ) -> None:

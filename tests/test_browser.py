@@ -18,7 +18,6 @@ from playwright.sync_api import (
     Browser,
     BrowserContext,
     ConsoleMessage,
-    Locator,
     Page,
     Response,
     Route,
@@ -162,20 +161,6 @@ def page(context: BrowserContext, problems: list[str]) -> Iterator[Page]:
     page.close()
 
 
-def shown_code(block: Locator) -> str:
-    """The text of a code block without its annotations' bodies."""
-    return str(
-        block.locator("pre > code").evaluate(
-            """code => {
-                const copy = code.cloneNode(true);
-                copy.querySelectorAll(".md-annotation").forEach(
-                    a => a.remove());
-                return copy.textContent;
-            }"""
-        )
-    )
-
-
 def url_of(site: str, page: str) -> str:
     return site if page == "index.md" else f"{site}{page[:-3]}/"
 
@@ -203,17 +188,14 @@ def code_blocks_are_the_files(page: Page, name: str) -> None:
     """Each code block shows its file (or section); the copy button of
     the first one in view copies it (every block's button is the same)."""
     blocks = page.locator(".highlight:has(.filename)")
-    assert blocks.count() >= 1
-    first = blocks.first.locator(".filename").text_content()
-    assert first == f"examples/{name[:-3]}.py (lesson)"  # the page's own
-    for i in range(blocks.count()):
-        block = blocks.nth(i)
-        path = block.locator(".filename").text_content() or ""
+    shown_blocks = blocks.evaluate_all(SHOWN)  # one round trip for all
+    assert shown_blocks, "no code block"
+    assert shown_blocks[0][0] == f"examples/{name[:-3]}.py (lesson)"
+    for path, code in shown_blocks:
         # Where a block has annotations, the page shows the marker "(1)" as
         # a button, and the text a reader sees and copies has no marker;
         # elsewhere (the whole file, below its lesson) the marker is text.
-        expected = without_markers(shown(path))
-        assert without_markers(shown_code(block)) == expected
+        assert without_markers(code) == without_markers(shown(path)), path
     block = blocks.filter(visible=True).first
     path = block.locator(".filename").text_content() or ""
     block.hover()
@@ -222,6 +204,15 @@ def code_blocks_are_the_files(page: Page, name: str) -> None:
     assert without_markers(copied).rstrip("\n") == (
         without_markers(shown(path)).rstrip("\n")
     ), path
+
+
+# Each block's file name and the code a reader sees: without the bodies
+# of its annotations.
+SHOWN = """blocks => blocks.map(block => {
+    const code = block.querySelector("pre > code").cloneNode(true);
+    code.querySelectorAll(".md-annotation").forEach(a => a.remove());
+    return [block.querySelector(".filename").textContent, code.textContent];
+})"""
 
 
 def without_markers(code: str) -> str:
@@ -238,8 +229,10 @@ def tabs_switch(page: Page) -> None:
         blocks = sets.nth(i).locator(".tabbed-content > .tabbed-block")
         for j in range(labels.count()):
             labels.nth(j).click()
-            for k in range(blocks.count()):
-                assert blocks.nth(k).is_visible() == (j == k)
+            visible = blocks.evaluate_all(
+                "blocks => blocks.map(b => b.getClientRects().length > 0)"
+            )
+            assert visible == [k == j for k in range(len(visible))]
 
 
 def test_search_finds_every_recipe(page: Page, site: str) -> None:

@@ -99,7 +99,10 @@ def test_three_people_chat(python: Python) -> None:
 
 
 @pytest.mark.once
-def test_200_people_each_hear_everything_in_the_same_order() -> None:
+@pytest.mark.load
+def test_200_people_each_hear_everything_in_the_same_order(
+    python: Python,
+) -> None:
     async def crowd(port: int) -> list[list[bytes]]:
         streams = [
             await asyncio.open_connection("127.0.0.1", port)
@@ -126,7 +129,7 @@ def test_200_people_each_hear_everything_in_the_same_order() -> None:
             writer.close()
         return heard
 
-    with start_server(script=SCRIPT) as server:
+    with start_server(script=SCRIPT, python=python) as server:
         heard = asyncio.run(crowd(server.port))
         server.stop()
     assert sorted(heard[0]) == sorted(
@@ -136,12 +139,14 @@ def test_200_people_each_hear_everything_in_the_same_order() -> None:
 
 
 @pytest.mark.once
+@pytest.mark.load
 def test_one_who_never_reads_is_cut_off_and_the_rest_go_on(
-    report: Callable[[str], None],
+    python: Python, report: Callable[[str], None]
 ) -> None:
-    with start_server(script=SCRIPT) as server, people(server, 2) as (
-        talker, sleeper
-    ):  # fmt: skip
+    with (
+        start_server(script=SCRIPT, python=python) as server,
+        people(server, 2) as (talker, sleeper),
+    ):
         sleeper.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         before = rss(server.proc.pid)
         line = b"x" * 1000

@@ -31,6 +31,7 @@ from conftest import (
     TIMEOUT,
     Python,
     Server,
+    assert_port_in_use,
     bad_usage_exits_2,
     read_all,
     read_line,
@@ -55,6 +56,8 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (www / "big.bin").write_bytes(BIG)
     (www / "sub").mkdir()
     (www / "sub" / "index.html").write_text("<h1>sub</h1>\n")
+    (www / "sub" / "deep").mkdir()
+    (www / "sub" / "deep" / "hello.txt").write_bytes(HELLO)
     (www / "empty").mkdir()  # no index.html: no listing either
     (www / ".env").write_bytes(SECRET)
     (www / "link-out").symlink_to(outside / "secret.txt")
@@ -66,10 +69,15 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @contextmanager
 def serving(python: Python, root: Path, *args: str) -> Iterator[Server]:
+    """The server on root; stopped after, unless the test stopped it,
+    with exit status 0 and nothing on stderr."""
     with start_server(
         "--root", str(root), *args, script=SCRIPT, python=python
     ) as server:
         yield server
+        if server.proc.poll() is None:
+            status, _, err = server.stop()
+            assert (status, err) == (0, "")
 
 
 class Replies(io.BytesIO):
@@ -140,6 +148,7 @@ def test_get_head_redirect_and_404_on_one_kept_alive_connection(
             ("/empty/", 404, b"404 Not Found\n"),
             ("/nothing-here", 404, b"404 Not Found\n"),
             ("/hello.txt?query=ignored", 200, HELLO),
+            ("/sub/deep/hello.txt", 200, HELLO),
         ]:
             conn.request("GET", path)
             reply = conn.getresponse()
@@ -205,6 +214,7 @@ def test_paths_never_leave_the_root(python: Python, root: Path) -> None:
 LIMITS = [  # what is sent, the status, why
     (b"GET /" + b"a" * 8192 + b" HTTP/1.1\r\n\r\n", 414, "line"),
     (b"GET /" + b"a" * 9000, 414, "line-unfinished"),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n", 400, "cut-short"),
     (get("/", "X: " + "a" * 32_768), 431, "fields-size"),
     (get("/", *[f"X-{i}: y" for i in range(100)]), 431, "fields-count"),
     (
@@ -215,7 +225,8 @@ LIMITS = [  # what is sent, the status, why
     (get("/", "Content-Length: 5") + b"hello", 413, "body"),
     (get("/", "Transfer-Encoding: chunked") + b"0\r\n\r\n", 413, "chunked"),
     (get("/", "Content-Length: -1"), 400, "length-negative"),
-    (get("/", "Content-Length: 1, 2"), 400, "length-twice"),
+    (get("/", "Content-Length: 1, 2"), 400, "length-list"),
+    (get("/", "Content-Length: 1", "Content-Length: 1"), 400, "length-twice"),
     (get("/").replace(b"GET", b"POST"), 405, "post"),
     (get("/").replace(b"GET", b"DELETE"), 405, "delete"),
     (get("/").replace(b"GET", b"BREW"), 501, "unknown-method"),
@@ -230,6 +241,7 @@ LIMITS = [  # what is sent, the status, why
     (b"GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n", 400, "absolute-form"),
     (b"GET / HTTP/2.0\r\n\r\n", 505, "http-2.0"),
     (b"GET / HTTP/1.2\r\nHost: x\r\n\r\n", 505, "http-1.2"),
+    (b"GET / HTTP/1\r\nHost: x\r\n\r\n", 400, "http-1"),
     (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, "h2-preface"),
     (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400, "tls"),
 ]
@@ -240,7 +252,9 @@ def test_every_limit_has_its_status_and_closes(
 ) -> None:
     with serving(python, root) as server:
         for sent, status, why in LIMITS:
-            data = exchange(server, sent + get("/hello.txt"))
+            if sent.endswith(b"\r\n\r\n"):  # a request, and one more
+                sent += get("/hello.txt")  # that is never answered
+            data = exchange(server, sent)
             [reply] = replies(data, "GET")  # and nothing after it
             assert reply.status == status, why
             assert reply.headers["Connection"] == "close", why
@@ -276,8 +290,9 @@ def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
 
 
 @pytest.mark.once
-def test_wrk_and_ab_as_load(root: Path) -> None:
-    with serving(HERE, root) as server:
+@pytest.mark.load
+def test_wrk_and_ab_as_load(python: Python, root: Path) -> None:
+    with serving(python, root) as server:
         url = f"http://127.0.0.1:{server.port}/hello.txt"
         wrk = subprocess.run(
             ["wrk", "-t1", "-c20", "-d1s", url],
@@ -322,28 +337,44 @@ def test_a_slowloris_and_an_idle_client_get_408_then_eof(root: Path) -> None:
             assert 1 <= took < 1 + SLACK
             [reply] = replies(read_all(idle), "GET")
             assert reply.status == 408
+            # Its EOF sent, the server reads and drops what still comes,
+            # for 2 s; then it closes, and what comes after gets a reset.
+            ended = time.monotonic()
+            with pytest.raises((ConnectionResetError, BrokenPipeError)):
+                while True:
+                    idle.sendall(b"x")
+                    time.sleep(0.1)
+            assert 2 <= time.monotonic() - ended < 2 + SLACK
         status, _, err = server.stop()
     assert (status, err) == (0, "")
 
 
 @pytest.mark.once
-def test_a_client_that_pipelines_100_and_reads_nothing(root: Path) -> None:
+@pytest.mark.load
+def test_a_client_that_pipelines_100_and_reads_nothing(
+    python: Python, root: Path
+) -> None:
     # 100 requests for 5 MiB each: the server sends what the socket
     # takes, then waits, its memory flat, and serves others meanwhile;
     # after --timeout with nothing read, it drops the connection.
-    with serving(HERE, root, "--timeout", "2", "-v") as server:
+    with serving(python, root, "--timeout", "2", "-v") as server:
         before = rss(server.proc.pid)
         with socket.create_connection(server.address, TIMEOUT) as greedy:
             greedy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65_536)
-            greedy.sendall(get("/big.bin") * 100)
+            # 100 x 600 bytes: more than the 40 KiB it keeps unanswered,
+            # so it stops reading too, and the kernel holds the rest.
+            greedy.sendall(get("/big.bin", "X-Pad: " + "x" * 512) * 100)
             started = time.monotonic()
             for _ in range(5):
                 assert exchange(server, get("/hello.txt")).endswith(HELLO)
             assert rss(server.proc.pid) - before < 16 * 1024 * 1024
             assert server.proc.stderr is not None
             while "not reading" not in (line := read_line(server.proc.stderr)):
-                # requests served; -X dev's asyncio debug says it serves
-                assert LOG_LINE.match(line) or "is serving" in line, line
+                # requests served, the wait for the reader; and -X dev's
+                # asyncio debug mode says that it serves
+                assert LOG_LINE.match(line) or re.search(
+                    "slow to read|is serving", line
+                ), line
             assert line.endswith(": not reading its replies: closed\n")
             assert 2 <= time.monotonic() - started < 2 + SLACK
             # What was in the sockets' buffers, then EOF: not even the
@@ -377,8 +408,11 @@ def test_requests_split_at_every_byte(root: Path) -> None:
 
 
 @pytest.mark.once
-def test_1000_connections_at_once_then_the_limit(root: Path) -> None:
-    with serving(HERE, root, "--max-connections", "1000") as server:
+@pytest.mark.load
+def test_1000_connections_at_once_then_the_limit(
+    python: Python, root: Path
+) -> None:
+    with serving(python, root, "--max-connections", "1000") as server:
         socks = [
             socket.create_connection(server.address, TIMEOUT)
             for _ in range(1000)
@@ -435,3 +469,52 @@ test_bad_usage_exits_2 = bad_usage_exits_2(
     ],
     script=SCRIPT,
 )  # fmt: skip
+
+
+def test_a_port_in_use_is_one_line_and_exit_1(
+    python: Python, root: Path
+) -> None:
+    with serving(python, root) as server:
+        assert_port_in_use(python, SCRIPT, server.port)
+
+
+@pytest.mark.once
+def test_a_file_that_shrinks_as_it_is_sent_ends_the_connection(
+    python: Python, tmp_path: Path
+) -> None:
+    # The length was sent first: a shorter body would be read as part of
+    # the next reply, so the server drops the connection instead.
+    (tmp_path / "log.txt").write_bytes(b"x" * (32 << 20))
+    with (
+        serving(python, tmp_path) as server,
+        socket.create_connection(server.address, TIMEOUT) as sock,
+    ):
+        sock.sendall(get("/log.txt"))
+        assert sock.recv(65_536)
+        os.truncate(tmp_path / "log.txt", 1000)
+        assert len(read_all(sock)) < 32 << 20
+
+
+@pytest.mark.once
+def test_a_slow_reader_is_waited_for_and_a_stop_gives_it_2_s(
+    python: Python, root: Path
+) -> None:
+    with (
+        serving(python, root, "-v") as server,
+        socket.create_connection(server.address, TIMEOUT) as reader,
+        socket.create_connection(server.address, TIMEOUT) as idle,
+    ):
+        reader.sendall(get("/big.bin") * 10)
+        assert server.proc.stderr is not None
+        while "slow to read" not in read_line(server.proc.stderr):
+            pass  # the socket's buffers are full: the server waits
+        got = 0
+        while got < len(BIG):  # then the server goes on
+            got += len(reader.recv(1 << 20))
+        idle.sendall(get("/hello.txt"))
+        assert idle.recv(4096).endswith(HELLO)
+        started = time.monotonic()
+        status, out, _ = server.stop(signal.SIGTERM)
+        assert 2 <= time.monotonic() - started < 2 + SLACK
+        assert read_all(idle) == b""  # closed at once
+    assert (status, out) == (0, "stopped: served 2 connections\n")

@@ -87,6 +87,7 @@ def tls_connect(
 
 
 @pytest.mark.parametrize("client", CLIENTS, ids=["blocking", "asyncio"])
+@pytest.mark.load
 def test_16_mib_of_binary_round_trip_with_each_client(
     python: Python, client: str, server: Server, certs: Path
 ) -> None:

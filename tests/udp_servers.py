@@ -247,6 +247,7 @@ BURST = 30_000  # datagrams: enough to overflow any server's socket
 
 
 @pytest.mark.once
+@pytest.mark.load
 def test_survives_a_burst_and_counts_its_losses(
     python: Python,
     server: Server,
