@@ -19,6 +19,7 @@ from playwright.sync_api import (
     BrowserContext,
     ConsoleMessage,
     Page,
+    Request,
     Response,
     Route,
     sync_playwright,
@@ -79,6 +80,7 @@ TERMS = {
     "chat_server_asyncio.md": "put_nowait",
     "chat_client.md": "PollSelector",
     "http_server.md": "open_beneath",
+    "tcp_relay.md": "SO_LINGER",
     "udp_broadcast_receiver.md": "SO_REUSEADDR",
     "udp_broadcast_sender.md": "SO_BROADCAST",
     "udp_multicast_receiver.md": "IGMP",
@@ -140,25 +142,40 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
     context.close()
 
 
-@pytest.fixture
-def page(context: BrowserContext, problems: list[str]) -> Iterator[Page]:
+@pytest.fixture(scope="module")
+def tab(context: BrowserContext) -> Iterator[Page]:
+    """One page (a browser tab) for the module's tests, which each go to
+    the page they check: a new tab for each costs a third more. What goes
+    wrong on it is recorded in PROBLEMS."""
     page = context.new_page()
     page.set_default_timeout(10_000)
 
     def on_console(message: ConsoleMessage) -> None:
         if message.type == "error":
-            problems.append(f"console: {message.text}")
+            PROBLEMS.append(f"console: {message.text}")
 
     def on_response(response: Response) -> None:
         if response.status >= 400:
-            problems.append(f"{response.status}: {response.url}")
+            PROBLEMS.append(f"{response.status}: {response.url}")
+
+    def on_failure(request: Request) -> None:
+        # Aborted: still loading (a favicon, the search worker) when the
+        # tab went on to the next test's page.
+        if request.failure != "net::ERR_ABORTED":
+            PROBLEMS.append(f"failed: {request.url}: {request.failure}")
 
     page.on("console", on_console)
     page.on("response", on_response)
-    page.on("pageerror", lambda e: problems.append(f"script error: {e}"))
-    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
+    page.on("pageerror", lambda e: PROBLEMS.append(f"script error: {e}"))
+    page.on("requestfailed", on_failure)
     yield page
     page.close()
+
+
+@pytest.fixture
+def page(tab: Page, problems: list[str]) -> Page:
+    """The module's tab, with this test's problems alone recorded."""
+    return tab
 
 
 def url_of(site: str, page: str) -> str:

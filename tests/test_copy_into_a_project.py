@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import shutil
+import socket
 import sys
 import urllib.request
 from pathlib import Path
@@ -25,6 +26,7 @@ from conftest import (
     VERSIONS,
     Python,
     on,
+    read_all,
     run,
     start_server,
     started,
@@ -92,7 +94,7 @@ ALONE = {
 
 
 # Servers whose clients are programs nobody here wrote.
-SERVED = {"http_server"}
+SERVED = {"http_server", "tcp_relay"}
 
 
 def test_every_example_is_copied_and_run() -> None:
@@ -195,4 +197,20 @@ def test_a_copied_http_server_serves_its_folder(
         url = f"http://127.0.0.1:{running.port}/net.py"
         with urllib.request.urlopen(url, timeout=TIMEOUT) as reply:
             assert reply.read() == (ROOT / "net.py").read_bytes()
+        assert running.stop()[0] == 0
+
+
+@pytest.mark.parametrize("version", ENDS)
+def test_a_copied_relay_forwards_to_an_echo(
+    version: str, tmp_path: Path, socat_tcp_server: int
+) -> None:
+    here = copied("tcp_relay", tmp_path / "a")
+    with start_server(
+        "--to", f"127.0.0.1:{socat_tcp_server}", script="tcp_relay.py",
+        cwd=here, python=bare(version),
+    ) as running:  # fmt: skip
+        with socket.create_connection(running.address, TIMEOUT) as sock:
+            sock.sendall(b"hi")
+            sock.shutdown(socket.SHUT_WR)
+            assert read_all(sock) == b"hi"
         assert running.stop()[0] == 0

@@ -174,14 +174,18 @@ def test_output_blocks_are_what_the_examples_print(
     client_name: str,
     silent: Callable[[], socket.socket],
     closed_port: int,
+    closed_tcp_port: int,
     request: pytest.FixtureRequest,
 ) -> None:
     update = bool(request.config.getoption("--update-output"))
     check_pair(server_name, client_name, update)
     if not (OUTPUT / f"{client_name}_errors.console").exists():
         return  # the page shows no errors transcript
+    # Where nothing listens: for TCP, a port held bound (not listening),
+    # so that no other test's server takes it meanwhile.
+    nothing = closed_tcp_port if silent is tcp_listener else closed_port
     with silent() as suspended:
-        ports = {"8888": closed_port, "9999": suspended.getsockname()[1]}
+        ports = {"8888": nothing, "9999": suspended.getsockname()[1]}
         errors = replay(transcript(f"{client_name}_errors"), ports)
     check(f"{client_name}_errors", errors, update)
 
@@ -606,3 +610,28 @@ def test_http_output_blocks_are_what_curl_and_the_server_print(
     where = line.replace(f":{port}", ":8888")
     check("http_server", f"$ {server_command}\n{where}{err}^C{rest}", update,
           HTTP_DATES)  # fmt: skip
+
+
+def test_relay_output_blocks_are_what_the_relay_and_curl_print(
+    request: pytest.FixtureRequest,
+) -> None:
+    # The HTTP server recipe stands for the page's port 8000; the relay
+    # in one terminal, curl in another; then Ctrl+C in the relay's.
+    update = bool(request.config.getoption("--update-output"))
+    [command] = transcript("tcp_relay")
+    _, *argv = shlex.split(command)
+    shown = []
+    with start_server(
+        "--root", "examples/www", script="examples/http_server.py"
+    ) as http:
+        argv[argv.index("127.0.0.1:8000")] = f"127.0.0.1:{http.port}"
+        with started([*argv, "--port", "0"], PLAIN) as (relay, line):
+            port = line.rsplit(":", 1)[1].strip()
+            for curl in transcript("tcp_relay_curl"):
+                result = shell(curl.replace("8888", port), ROOT)
+                shown += [f"$ {curl}", *result.stdout.splitlines()]
+            _, rest, err = stop(relay)
+    varies = re.compile(f"{HTTP_DATES.pattern}|{NUMBER.pattern}")
+    check("tcp_relay_curl", "\n".join(shown) + "\n", update, varies)
+    where = line.replace(f":{port}", ":8888")
+    check("tcp_relay", f"$ {command}\n{where}{err}^C{rest}", update, varies)
