@@ -826,6 +826,18 @@ def assert_nothing_listening(
     )
 
 
+def each_gets_its_own_echo(socks: list[socket.socket]) -> None:
+    """Send on each socket its number, in 8 digits, all before any is
+    read; assert that each reads its own back."""
+    for i, sock in enumerate(socks):
+        sock.sendall(b"%08d" % i)
+    for i, sock in enumerate(socks):
+        got = b""
+        while len(got) < 8 and (chunk := sock.recv(8 - len(got))):
+            got += chunk
+        assert got == b"%08d" % i
+
+
 def children_of(pid: int) -> list[int]:
     """The live children of process pid (Linux /proc)."""
     found = Path(f"/proc/{pid}/task/{pid}/children").read_text()

@@ -27,6 +27,7 @@ from conftest import (
     Server,
     assert_port_in_use,
     bad_usage_exits_2,
+    each_gets_its_own_echo,
     namespace,
     read_all,
     read_line,
@@ -108,13 +109,7 @@ def test_1000_connections_at_once_then_a_new_client(
     ) as server:
         socks = open_many(server, 1000)
         try:
-            for i, sock in enumerate(socks):
-                sock.sendall(b"%08d" % i)
-            for i, sock in enumerate(socks):
-                got = b""
-                while len(got) < 8 and (chunk := sock.recv(8 - len(got))):
-                    got += chunk
-                assert got == b"%08d" % i
+            each_gets_its_own_echo(socks)
             assert echo_of(server, b"next") == b"next"  # the 1,001st
         finally:
             close_all(socks)

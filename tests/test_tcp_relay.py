@@ -26,6 +26,7 @@ from conftest import (
     Server,
     assert_port_in_use,
     bad_usage_exits_2,
+    each_gets_its_own_echo,
     read_all,
     read_line,
     rss,
@@ -242,13 +243,7 @@ def test_500_connections_at_once(python: Python) -> None:
             for _ in range(500)
         ]
         try:
-            for i, sock in enumerate(socks):
-                sock.sendall(b"%08d" % i)
-            for i, sock in enumerate(socks):
-                got = b""
-                while len(got) < 8 and (chunk := sock.recv(8 - len(got))):
-                    got += chunk
-                assert got == b"%08d" % i
+            each_gets_its_own_echo(socks)
             with socket.create_connection(relay.address, TIMEOUT) as over:
                 assert read_all(over) == b""  # the 501st: closed at once
         finally:

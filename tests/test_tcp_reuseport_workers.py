@@ -172,6 +172,11 @@ def test_a_client_that_does_not_read_holds_no_one_up() -> None:
 
 
 @pytest.mark.once
+def state(pid: int) -> str:
+    """A process's state (Linux /proc): R, S, T (stopped), and so on."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
 def test_a_stop_ends_open_connections_and_stuck_workers() -> None:
     # One worker holds a connection; the other is stopped (SIGSTOP), so
     # that SIGTERM cannot end it: after STOP_WAIT, SIGKILL does.
@@ -182,6 +187,13 @@ def test_a_stop_ends_open_connections_and_stuck_workers() -> None:
         serving = int(sock.recv(64).split()[1])
         [stuck] = workers_of(server.proc.pid) - {serving}
         os.kill(stuck, signal.SIGSTOP)
+        # Stopped, before the SIGTERM: one that came while SIGSTOP was
+        # still pending would be taken first (the lower number), and the
+        # worker would end cleanly.
+        deadline = time.monotonic() + TIMEOUT
+        while state(stuck) != "T":
+            assert time.monotonic() < deadline, "the worker never stopped"
+            time.sleep(0.01)  # polling for the state, not a readiness sleep
         status, out, err = server.stop(signal.SIGTERM)
         assert sock.recv(64) == b""
     assert (status, out, err) == (0, "stopped: 2 workers, restarted 0\n", "")
