@@ -81,6 +81,7 @@ TERMS = {
     "chat_client.md": "PollSelector",
     "http_server.md": "open_beneath",
     "tcp_relay.md": "SO_LINGER",
+    "socks5_proxy.md": "compare_digest",
     "udp_broadcast_receiver.md": "SO_REUSEADDR",
     "udp_broadcast_sender.md": "SO_BROADCAST",
     "udp_multicast_receiver.md": "IGMP",

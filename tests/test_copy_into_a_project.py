@@ -65,11 +65,11 @@ def test_every_example_imports_only_the_standard_library_and_net(
 PAIRS = [
     ("udp_echo_server_blocking", "udp_echo_client_blocking", ()),
     ("udp_echo_server_asyncio", "udp_echo_client_asyncio", ()),
-    ("udp_echo_server_fast", "udp_echo_bench", ("--duration", "0.2")),
+    ("udp_echo_server_fast", "udp_echo_bench", ("--duration", "1")),
     ("tcp_echo_server_blocking", "tcp_echo_client_blocking", ()),
     ("tcp_echo_server_threads", "tcp_echo_client_naive", ("--size", "1000")),
     ("tcp_echo_server_selectors", "tcp_echo_client_asyncio", ()),
-    ("tcp_echo_server_asyncio", "tcp_echo_bench", ("--duration", "0.2")),
+    ("tcp_echo_server_asyncio", "tcp_echo_bench", ("--duration", "1")),
     ("tcp_echo_server_fast", "tcp_echo_client_blocking", ()),
     ("tcp_framing_server", "tcp_framing_client", ()),
     ("tls_echo_server", "tls_echo_client", ("CERTS",)),
@@ -94,7 +94,7 @@ ALONE = {
 
 
 # Servers whose clients are programs nobody here wrote.
-SERVED = {"http_server", "tcp_relay"}
+SERVED = {"http_server", "tcp_relay", "socks5_proxy"}
 
 
 def test_every_example_is_copied_and_run() -> None:
@@ -213,4 +213,20 @@ def test_a_copied_relay_forwards_to_an_echo(
             sock.sendall(b"hi")
             sock.shutdown(socket.SHUT_WR)
             assert read_all(sock) == b"hi"
+        assert running.stop()[0] == 0
+
+
+@pytest.mark.parametrize("version", ENDS)
+def test_a_copied_socks5_proxy_connects_to_an_echo(
+    version: str, tmp_path: Path, socat_tcp_server: int
+) -> None:
+    here = copied("socks5_proxy", tmp_path / "a")
+    with start_server(
+        script="socks5_proxy.py", cwd=here, python=bare(version)
+    ) as running:
+        with socket.create_connection(running.address, TIMEOUT) as sock:
+            port = socat_tcp_server.to_bytes(2, "big")
+            sock.sendall(b"\5\1\0" + b"\5\1\0\1\x7f\0\0\1" + port + b"hi")
+            sock.shutdown(socket.SHUT_WR)
+            assert read_all(sock)[12:] == b"hi"  # after 05 00 and the reply
         assert running.stop()[0] == 0

@@ -612,26 +612,30 @@ def test_http_output_blocks_are_what_curl_and_the_server_print(
           HTTP_DATES)  # fmt: skip
 
 
-def test_relay_output_blocks_are_what_the_relay_and_curl_print(
-    request: pytest.FixtureRequest,
+@pytest.mark.parametrize("name", ["tcp_relay", "socks5_proxy"])
+def test_in_the_middle_output_blocks_are_what_they_and_curl_print(
+    name: str, request: pytest.FixtureRequest
 ) -> None:
     # The HTTP server recipe stands for the page's port 8000; the relay
-    # in one terminal, curl in another; then Ctrl+C in the relay's.
+    # or the proxy in one terminal, curl in another; then Ctrl+C in the
+    # first. Byte counts and ports vary.
     update = bool(request.config.getoption("--update-output"))
-    [command] = transcript("tcp_relay")
+    [command] = transcript(name)
     _, *argv = shlex.split(command)
     shown = []
     with start_server(
         "--root", "examples/www", script="examples/http_server.py"
     ) as http:
-        argv[argv.index("127.0.0.1:8000")] = f"127.0.0.1:{http.port}"
-        with started([*argv, "--port", "0"], PLAIN) as (relay, line):
+        argv = [a.replace("8000", str(http.port)) for a in argv]
+        with started([*argv, "--port", "0"], PLAIN) as (server, line):
             port = line.rsplit(":", 1)[1].strip()
-            for curl in transcript("tcp_relay_curl"):
-                result = shell(curl.replace("8888", port), ROOT)
+            for curl in transcript(f"{name}_curl"):
+                mapped = curl.replace("8888", port)
+                result = shell(mapped.replace("8000", str(http.port)), ROOT)
                 shown += [f"$ {curl}", *result.stdout.splitlines()]
-            _, rest, err = stop(relay)
-    varies = re.compile(f"{HTTP_DATES.pattern}|{NUMBER.pattern}")
-    check("tcp_relay_curl", "\n".join(shown) + "\n", update, varies)
+            _, rest, err = stop(server)
+    err = err.replace(f":{http.port}", ":8000")
     where = line.replace(f":{port}", ":8888")
-    check("tcp_relay", f"$ {command}\n{where}{err}^C{rest}", update, varies)
+    varies = re.compile(f"{HTTP_DATES.pattern}|{NUMBER.pattern}")
+    check(f"{name}_curl", "\n".join(shown) + "\n", update, varies)
+    check(name, f"$ {command}\n{where}{err}^C{rest}", update, varies)
