@@ -8,6 +8,7 @@ found through their "listening on" line; nothing sleeps to wait.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import fcntl
 import itertools
 import os
@@ -72,6 +73,14 @@ class Python:
     command: tuple[str, ...] = (sys.executable, *STRICT)
     env: dict[str, str] = field(default_factory=dict)
     version: str = CURRENT
+    measured: bool = True  # by coverage.py, if this venv's Python
+
+    def environment(self) -> dict[str, str]:
+        """The environment to start it in."""
+        env = {**os.environ, **self.env}
+        if self.measured:
+            return env
+        return {k: v for k, v in env.items() if not k.startswith(UNMEASURED)}
 
     @classmethod
     def find(cls, version: str) -> Python:
@@ -92,17 +101,19 @@ class Python:
         command = list(self.command)
         at = command.index("-X")
         del command[at : at + 2]
-        return Python(tuple(command), self.env, self.version)
+        return dataclasses.replace(self, command=tuple(command))
 
     def prefixed(self, *prefix: str) -> Python:
         """The same interpreter, started through prefix (say, ip netns)."""
-        return Python((*prefix, *self.command), self.env, self.version)
+        return dataclasses.replace(self, command=(*prefix, *self.command))
 
 
 HERE = Python()  # for the examples
 # Without the strict flags: for tools (python -m NAME), and for the
-# transcripts on the pages, which show what a reader's plain `python` prints.
-PLAIN = Python((sys.executable,))
+# transcripts on the pages, which show what a reader's plain `python`
+# prints. Not measured by coverage.py: what the examples do there, their
+# own tests do, measured; each measured process costs 0.1 s more.
+PLAIN = Python((sys.executable,), measured=False)
 
 
 # The Pythons between the ends and this venv's, where asyncio and ssl
@@ -288,7 +299,7 @@ def run(
     merge=True sends stderr into stdout, as a terminal shows them; cpu
     limits the CPU seconds it may use; stdin is bytes to feed it.
     """
-    env = {**os.environ, **python.env}
+    env = python.environment()
     if (
         argv[0] == "-m"
     ):  # a tool (mkdocs, ruff...): not measured, twice as fast
@@ -325,7 +336,7 @@ def spawn(
     return Process(
         [*python.command, *argv],
         cwd=ROOT,
-        env={**os.environ, **python.env},
+        env=python.environment(),
         stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -530,7 +541,7 @@ def started(
     proc = Process(
         [*python.command, *argv],
         cwd=cwd,
-        env={**os.environ, **python.env},
+        env=python.environment(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -568,6 +579,16 @@ def start_server(
         found = LISTENING.match(line)
         assert found, f"expected 'listening on', got {line!r}"
         yield Server(proc, found[1], int(found[2]))
+
+
+@contextmanager
+def served(*args: str, script: str, python: Python) -> Iterator[Server]:
+    """start_server(), and at the end, unless the test stopped it, a stop
+    with exit status 0 (so that coverage.py saves what it measured)."""
+    with start_server(*args, script=script, python=python) as running:
+        yield running
+        if running.proc.poll() is None:
+            assert running.stop()[0] == 0
 
 
 @pytest.fixture

@@ -82,6 +82,8 @@ TERMS = {
     "http_server.md": "open_beneath",
     "tcp_relay.md": "SO_LINGER",
     "socks5_proxy.md": "compare_digest",
+    "starttls_server.md": "in_tls",
+    "starttls_client.md": "upgrade",
     "udp_broadcast_receiver.md": "SO_REUSEADDR",
     "udp_broadcast_sender.md": "SO_BROADCAST",
     "udp_multicast_receiver.md": "IGMP",

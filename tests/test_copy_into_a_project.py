@@ -74,6 +74,7 @@ PAIRS = [
     ("tcp_framing_server", "tcp_framing_client", ()),
     ("tls_echo_server", "tls_echo_client", ("CERTS",)),
     ("tls_echo_server_asyncio", "tls_echo_client_asyncio", ("CERTS",)),
+    ("starttls_server", "starttls_client", ("CERTS",)),
     ("unix_echo_server", "unix_echo_client", ("PATH",)),
     ("unix_datagram_echo_server", "unix_datagram_echo_client", ("PATH",)),
     ("udp_broadcast_receiver", "udp_broadcast_sender", ()),

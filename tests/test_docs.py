@@ -195,6 +195,7 @@ def test_output_blocks_are_what_the_examples_print(
     [
         ("tls_echo_server", "tls_echo_client"),
         ("tls_echo_server_asyncio", "tls_echo_client_asyncio"),
+        ("starttls_server", "starttls_client"),
     ],
 )
 def test_tls_output_blocks_are_what_the_examples_print(
@@ -629,11 +630,16 @@ def test_in_the_middle_output_blocks_are_what_they_and_curl_print(
         argv = [a.replace("8000", str(http.port)) for a in argv]
         with started([*argv, "--port", "0"], PLAIN) as (server, line):
             port = line.rsplit(":", 1)[1].strip()
-            for curl in transcript(f"{name}_curl"):
+            curls = transcript(f"{name}_curl")
+            for curl in curls:
                 mapped = curl.replace("8888", port)
                 result = shell(mapped.replace("8000", str(http.port)), ROOT)
                 shown += [f"$ {curl}", *result.stdout.splitlines()]
+            # A line for each connection, once it has ended: then Ctrl+C.
+            assert server.stderr is not None
+            logged = "".join(read_line(server.stderr) for _ in curls)
             _, rest, err = stop(server)
+            err = logged + err
     err = err.replace(f":{http.port}", ":8000")
     where = line.replace(f":{port}", ":8888")
     varies = re.compile(f"{HTTP_DATES.pattern}|{NUMBER.pattern}")

@@ -31,6 +31,7 @@ from conftest import (
     needs_root,
     on,
     read_all,
+    served,
     start_server,
     tcp_listener,
 )
@@ -49,10 +50,8 @@ def proxying(
         python = dataclasses.replace(
             python, env={**python.env, "SOCKS5_PASSWORD": password}
         )
-    with start_server(*args, script=SCRIPT, python=python) as proxy:
+    with served(*args, script=SCRIPT, python=python) as proxy:
         yield proxy
-        if proxy.proc.poll() is None:
-            assert proxy.stop()[0] == 0
 
 
 def ipv4(address: str, port: int) -> bytes:
