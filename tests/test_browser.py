@@ -218,8 +218,9 @@ def code_blocks_are_the_files(page: Page, name: str) -> None:
         assert without_markers(code) == without_markers(shown(path)), path
     block = blocks.filter(visible=True).first
     path = block.locator(".filename").text_content() or ""
-    block.hover()
-    block.locator("button[data-md-type=copy]").click()
+    # A click event, as a reader's click makes: Playwright's click()
+    # first waits for the button to be still and in view, 0.2 s a page.
+    block.locator("button[data-md-type=copy]").dispatch_event("click")
     copied = page.evaluate("navigator.clipboard.readText()")
     assert without_markers(copied).rstrip("\n") == (
         without_markers(shown(path)).rstrip("\n")
@@ -248,7 +249,7 @@ def tabs_switch(page: Page) -> None:
         labels = sets.nth(i).locator(".tabbed-labels > label")
         blocks = sets.nth(i).locator(".tabbed-content > .tabbed-block")
         for j in range(labels.count()):
-            labels.nth(j).click()
+            labels.nth(j).dispatch_event("click")
             visible = blocks.evaluate_all(
                 "blocks => blocks.map(b => b.getClientRects().length > 0)"
             )

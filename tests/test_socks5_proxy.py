@@ -269,10 +269,22 @@ def test_names_that_lead_where_it_may_not_go_are_refused(
                 )  # fmt: skip
                 assert result.returncode == 97, result.stderr  # proxy said no
             status, _, err = proxy.stop()
-    assert status == 0
-    assert re.findall(r"refused \(2\): (\S+): not in --allow", err) == [
-        "intranet.test", "metadata.test", "zero.test",
-    ]  # fmt: skip
+        assert status == 0
+        assert re.findall(r"refused \(2\): (\S+): not in --allow", err) == [
+            "intranet.test", "metadata.test", "zero.test",
+        ]  # fmt: skip
+        # Allowed, but the namespace has no route there: code 3.
+        with proxying(on(python, ns), "--allow", "10.0.0.0/8") as proxy:
+            result = subprocess.run(
+                ["ip", "netns", "exec", ns, "curl", "-sS", "--max-time",
+                 "10", "--socks5", f"127.0.0.1:{proxy.port}",
+                 "http://10.1.2.3/"],
+                capture_output=True, text=True, timeout=TIMEOUT,
+            )  # fmt: skip
+    assert (result.returncode, result.stderr) == (
+        97,
+        "curl: (97) Can't complete SOCKS5 connection to 10.1.2.3. (3)\n",
+    )
 
 
 def test_a_port_in_use_is_one_line_and_exit_1(python: Python) -> None:
