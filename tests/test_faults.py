@@ -65,20 +65,21 @@ def test_duplicates_count_once(
 def test_late_echo_of_an_earlier_attempt_is_the_answer(
     python: Python, client: str, server: Server
 ) -> None:
-    # Every echo takes 0.75 s. The client resends at 0.5 s, then takes the
-    # first attempt's echo, arriving at 0.75 s, as the answer: the bytes
-    # are the same, as its page says. (Wide margins: under load the relay
+    # Every echo takes 1 s. The client resends at 0.5 s, then takes the
+    # first attempt's echo, arriving at 1 s, as the answer: the bytes are
+    # the same, as its page says. (Wide margins: under load the relay
     # once sent the echo 0.15 s late, and --timeout 0.2 then saw a third
-    # attempt.)
+    # attempt; with echoes at 0.75 s, a client held up 0.25 s after its
+    # first send once took that echo before resending.)
     def slow_replies(direction: str, n: int, data: bytes) -> list[float]:
-        return [0.75] if direction == "reply" else [0]
+        return [1.0] if direction == "reply" else [0]
 
     with Relay(server.address, slow_replies) as relay:
         ms, attempts = client_through(
             python, client, relay, "--timeout", "0.5"
         )
     assert attempts == 2  # the second waits up to 1.5 s: no third
-    assert 750 <= ms < 1250  # not the second echo, at 1.25 s
+    assert 1000 <= ms < 1500  # not the second echo, at 1.5 s
 
 
 def test_delayed_reply_inside_the_timeout(
