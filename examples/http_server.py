@@ -130,8 +130,11 @@ def check(request: Request) -> bool:
 def find(root: int, target: bytes) -> tuple[int, os.stat_result, str]:
     """Open the file that target names under the folder open as root:
     (descriptor, stat, name). Raise Status for one not to serve."""
+    scheme, sep, rest = target.partition(b"://")
+    if sep and scheme.lower() in (b"http", b"https"):  # the absolute form
+        target = b"/" + rest.partition(b"/")[2]  # (RFC 9112, 3.2.2)
     if not target.startswith(b"/"):
-        raise Status(400)  # only the origin form: "/path?query"
+        raise Status(400)  # "*", "host:port", ...
     path = target.split(b"?", 1)[0]
     try:  # %2e%2e is "..", and %2f is "/": decode, then check
         parts = unquote_to_bytes(path).decode().split("/")[1:]

@@ -145,6 +145,8 @@ def test_get_head_redirect_and_404_on_one_kept_alive_connection(
             ("/nothing-here", 404, b"404 Not Found\n"),
             ("/hello.txt?query=ignored", 200, HELLO),
             ("/sub/deep/hello.txt", 200, HELLO),
+            ("http://localhost/hello.txt", 200, HELLO),  # absolute form
+            ("HTTP://localhost", 200, b"<h1>home</h1>\n"),
         ]:
             conn.request("GET", path)
             reply = conn.getresponse()
@@ -234,7 +236,7 @@ LIMITS = [  # what is sent, the status, why
     (b"GET / HTTP/1.1\nHost: x\r\n\r\n", 400, "bare-lf"),
     (b"GET / HTTP/1.1\r\nHost: x\rX: y\r\n\r\n", 400, "bare-cr"),
     (b"GET / HTTP/1.1\r\nHost: x\0\r\n\r\n", 400, "nul"),
-    (b"GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n", 400, "absolute-form"),
+    (b"GET x:80 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "authority-form"),
     (b"GET / HTTP/2.0\r\n\r\n", 505, "http-2.0"),
     (b"GET / HTTP/1.2\r\nHost: x\r\n\r\n", 505, "http-1.2"),
     (b"GET / HTTP/1\r\nHost: x\r\n\r\n", 400, "http-1"),
