@@ -85,8 +85,11 @@ async def greet(
     password = await reader.readexactly((await reader.readexactly(1))[0])
     expected = users.get(name)
     # compare_digest(): the time it takes does not tell how much matched
-    good = version == 1 and expected is not None
-    good = good and hmac.compare_digest(expected or b"", password)
+    good = (
+        version == 1
+        and expected is not None
+        and hmac.compare_digest(expected, password)
+    )
     writer.write(bytes([1, 0 if good else 1]))
     if not good:
         raise Malformed("wrong user name or password")

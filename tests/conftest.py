@@ -17,6 +17,7 @@ import resource
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -847,6 +848,35 @@ def assert_nothing_listening(
     assert result.stderr == (
         f"error: nothing is listening at 127.0.0.1:{port}\n"
     )
+
+
+def reset_on_close(sock: socket.socket) -> None:
+    """SO_LINGER on with a time of 0: the socket's close() sends RST, not
+    FIN, and throws away what is unsent."""
+    linger = struct.pack("ii", 1, 0)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+
+
+def recv_exactly(sock: socket.socket, size: int) -> bytes:
+    """Read size bytes, however they arrive; EOF before is an error."""
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        assert chunk, f"EOF after {data!r}"
+        data += chunk
+    return data
+
+
+def curl(
+    *args: str, ns: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[bytes]:
+    """Run curl, quiet but for errors, failing on an HTTP error, within
+    10 s; in network namespace ns if given."""
+    where = ["ip", "netns", "exec", ns] if ns else []
+    return subprocess.run(
+        [*where, "curl", "-sS", "--fail", "--max-time", "10", *args],
+        capture_output=True, timeout=TIMEOUT, check=check,
+    )  # fmt: skip
 
 
 def each_gets_its_own_echo(socks: list[socket.socket]) -> None:

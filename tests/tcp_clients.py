@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import socket
-import struct
 import subprocess
 import time
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from conftest import (
     bad_usage_exits_2,
     interrupt_while_waiting,
     read_all,
+    reset_on_close,
     run,
     spawn,
     start_server,
@@ -228,9 +228,8 @@ def test_a_reply_that_is_not_the_echo_fails_at_once(
     error: str,
 ) -> None:
     with against(python, script, tcp_peer) as (client, conn):
-        if reply is None:  # SO_LINGER 0 s: close() sends RST, not FIN
-            linger = struct.pack("ii", 1, 0)
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+        if reply is None:
+            reset_on_close(conn)
         else:
             conn.sendall(reply)
     out, err = client.communicate(timeout=TIMEOUT)
@@ -277,8 +276,7 @@ def test_reset_while_sending_a_large_message(
     conn, _ = tcp_peer.accept()
     with conn:
         assert conn.recv(100_000)
-        linger = struct.pack("ii", 1, 0)  # close() sends RST
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+        reset_on_close(conn)
     out, err = client.communicate(timeout=TIMEOUT)
     assert (client.returncode, out) == (1, "")
     assert err == f"error: 127.0.0.1:{port}: Connection reset by peer\n"

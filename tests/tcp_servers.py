@@ -13,7 +13,6 @@ import resource
 import selectors
 import signal
 import socket
-import struct
 import subprocess
 import threading
 import time
@@ -31,6 +30,7 @@ from conftest import (
     namespace,
     read_all,
     read_line,
+    reset_on_close,
     rss,
     start_server,
     stream_echo,
@@ -148,10 +148,7 @@ def test_a_client_that_resets_mid_echo_is_one_line_and_the_server_goes_on(
     with connect(server) as rude:
         port = rude.getsockname()[1]
         rude.sendall(os.urandom(1_000_000))  # the echo is never read
-        # SO_LINGER on, 0 s: close() sends RST instead of FIN.
-        rude.setsockopt(
-            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-        )
+        reset_on_close(rude)
     assert echo_of(server, b"next") == b"next"
     status, out, err = server.stop()
     assert status == 0

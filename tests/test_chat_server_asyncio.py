@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-import struct
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from conftest import (
     Server,
     assert_port_in_use,
     bad_usage_exits_2,
+    reset_on_close,
     rss,
     start_server,
 )
@@ -198,9 +198,7 @@ def test_a_reset_is_told_to_the_others() -> None:
     with start_server(script=SCRIPT) as server, people(server, 2) as (
         rude, witness
     ):  # fmt: skip
-        rude.sock.setsockopt(
-            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-        )
+        reset_on_close(rude.sock)
         rude.close()
         assert witness.hear() == "* guest1 left (Connection reset by peer)\n"
         server.stop()

@@ -26,11 +26,14 @@ from conftest import (
     Server,
     assert_port_in_use,
     bad_usage_exits_2,
+    curl,
     in_ns,
     namespace,
     needs_root,
     on,
     read_all,
+    recv_exactly,
+    reset_on_close,
     served,
     start_server,
     tcp_listener,
@@ -78,22 +81,6 @@ def asked(
     assert head[0] == 5, head
     recv_exactly(sock, {1: 4, 4: 16}[head[3]] + 2)  # the bound address
     return sock, head[1]
-
-
-def reset(sock: socket.socket) -> None:
-    """Close with a reset: SO_LINGER on, 0 s."""
-    linger = struct.pack("ii", 1, 0)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
-    sock.close()
-
-
-def recv_exactly(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        assert chunk, f"EOF after {data!r}"
-        data += chunk
-    return data
 
 
 def test_connect_to_addresses_and_a_name_both_ways(python: Python) -> None:
@@ -217,12 +204,13 @@ def test_curl_and_ncat_through_it(
         proxying(python, "--user", "ada", password="s3cret") as proxy,
     ):  # fmt: skip
         for option in ("--socks5", "--socks5-hostname"):
-            result = subprocess.run(
-                ["curl", "-sS", "--fail", "--max-time", "10", option,
-                 f"127.0.0.1:{proxy.port}", "--proxy-user", "ada:s3cret",
-                 f"http://localhost:{http.port}/hello.txt"],
-                capture_output=True, timeout=TIMEOUT, check=True,
-            )  # fmt: skip
+            result = curl(
+                option,
+                f"127.0.0.1:{proxy.port}",
+                "--proxy-user",
+                "ada:s3cret",
+                f"http://localhost:{http.port}/hello.txt",
+            )
             assert result.stdout == b"hello, world\n"
         result = subprocess.run(
             ["ncat", "--proxy-type", "socks5", "--proxy",
@@ -261,12 +249,13 @@ def test_names_that_lead_where_it_may_not_go_are_refused(
         in_ns(ns, "ip", "link", "set", "lo", "up")
         with proxying(on(python, ns), "-v") as proxy:
             for name in ("intranet.test", "metadata.test", "zero.test"):
-                result = subprocess.run(
-                    ["ip", "netns", "exec", ns, "curl", "-sS",
-                     "--max-time", "10", "--socks5-hostname",
-                     f"127.0.0.1:{proxy.port}", f"http://{name}/"],
-                    capture_output=True, text=True, timeout=TIMEOUT,
-                )  # fmt: skip
+                result = curl(
+                    "--socks5-hostname",
+                    f"127.0.0.1:{proxy.port}",
+                    f"http://{name}/",
+                    ns=ns,
+                    check=False,
+                )
                 assert result.returncode == 97, result.stderr  # proxy said no
             status, _, err = proxy.stop()
         assert status == 0
@@ -275,15 +264,16 @@ def test_names_that_lead_where_it_may_not_go_are_refused(
         ]  # fmt: skip
         # Allowed, but the namespace has no route there: code 3.
         with proxying(on(python, ns), "--allow", "10.0.0.0/8") as proxy:
-            result = subprocess.run(
-                ["ip", "netns", "exec", ns, "curl", "-sS", "--max-time",
-                 "10", "--socks5", f"127.0.0.1:{proxy.port}",
-                 "http://10.1.2.3/"],
-                capture_output=True, text=True, timeout=TIMEOUT,
-            )  # fmt: skip
+            result = curl(
+                "--socks5",
+                f"127.0.0.1:{proxy.port}",
+                "http://10.1.2.3/",
+                ns=ns,
+                check=False,
+            )
     assert (result.returncode, result.stderr) == (
         97,
-        "curl: (97) Can't complete SOCKS5 connection to 10.1.2.3. (3)\n",
+        b"curl: (97) Can't complete SOCKS5 connection to 10.1.2.3. (3)\n",
     )
 
 
@@ -331,7 +321,8 @@ def test_a_quiet_client_an_idle_one_a_reset_and_a_stop(
             assert 1 <= time.monotonic() - started < 1 + SLACK
         sock, code = asked(proxy, ipv4("127.0.0.1", port))
         with sock, far.accept()[0] as accepted:
-            reset(accepted)
+            reset_on_close(accepted)
+            accepted.close()
             assert read_all(sock) == b""
         sock, code = asked(proxy, ipv4("127.0.0.1", port))
         with sock, far.accept()[0] as accepted:  # open at the stop

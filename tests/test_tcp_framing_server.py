@@ -24,6 +24,7 @@ from conftest import (
     Server,
     assert_port_in_use,
     bad_usage_exits_2,
+    recv_exactly,
     rss,
     start_server,
     warning_when_reachable,
@@ -83,15 +84,6 @@ def test_echoes_each_message_as_a_message(python: Python, host: str) -> None:
         f"stopped: served 1 connection, echoed {total} bytes\n",
         "",
     )
-
-
-def recv_exactly(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        assert chunk, "the server closed the connection"
-        data += chunk
-    return data
 
 
 def test_three_messages_in_one_segment(server: Server) -> None:

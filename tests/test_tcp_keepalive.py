@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import socket
-import struct
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from conftest import (
     namespace,
     on,
     read_line,
+    reset_on_close,
     run,
     spawn,
     third_party,
@@ -89,9 +89,7 @@ def test_a_reset_is_one_line_and_exit_1(tcp_peer: socket.socket) -> None:
         conn, _ = tcp_peer.accept()
         assert proc.stdout is not None
         assert CONNECTED.fullmatch(read_line(proc.stdout))  # not yet reset
-        conn.setsockopt(  # SO_LINGER with a zero timeout: close() resets
-            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-        )
+        reset_on_close(conn)
         conn.close()
         out, err = proc.communicate(timeout=TIMEOUT)
     assert (proc.returncode, err) == (

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import socket
-import struct
 import subprocess
 import threading
 import time
@@ -26,9 +25,11 @@ from conftest import (
     Server,
     assert_port_in_use,
     bad_usage_exits_2,
+    curl,
     each_gets_its_own_echo,
     read_all,
     read_line,
+    reset_on_close,
     rss,
     served,
     start_server,
@@ -59,14 +60,6 @@ def through(
         with accepted:
             accepted.settimeout(TIMEOUT)
             yield client, accepted
-
-
-def reset(sock: socket.socket) -> None:
-    """Close with a reset: SO_LINGER on, 0 s."""
-    sock.setsockopt(
-        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-    )
-    sock.close()
 
 
 def logged(relay: Server) -> str:
@@ -115,14 +108,16 @@ def test_a_reset_either_way_is_passed_on_as_a_reset(python: Python) -> None:
         with through(relay, far) as (client, accepted):
             client.sendall(b"x")
             assert accepted.recv(1) == b"x"
-            reset(client)
+            reset_on_close(client)
+            client.close()
             with pytest.raises(ConnectionResetError):
                 accepted.recv(1)
         assert logged(relay) == "1 bytes up, 0 down: reset by the client"
         with through(relay, far) as (client, accepted):
             client.sendall(b"x")
             assert accepted.recv(1) == b"x"
-            reset(accepted)
+            reset_on_close(accepted)
+            accepted.close()
             with pytest.raises(ConnectionResetError):
                 client.recv(1)
         assert logged(relay) == (
@@ -185,7 +180,9 @@ def test_a_destination_that_never_reads_or_answers(python: Python) -> None:
         client.setblocking(False)
         sent = 0
         started = time.monotonic()
-        while time.monotonic() - started < 0.5:  # until it stops taking
+        # Until it has taken nothing for 0.5 s, or (the relay not holding
+        # back) 64 MiB, which fails the test.
+        while time.monotonic() - started < 0.5 and sent < 64 << 20:
             try:
                 sent += client.send(b"x" * 65_536)
                 started = time.monotonic()
@@ -209,11 +206,7 @@ def test_curl_through_it_to_the_http_server(python: Python) -> None:
                      script="examples/http_server.py") as http,
         relaying(python, http.port) as relay,
     ):  # fmt: skip
-        result = subprocess.run(
-            ["curl", "-sS", "--fail", "--max-time", "10",
-             f"http://127.0.0.1:{relay.port}/hello.txt"],
-            capture_output=True, timeout=TIMEOUT, check=True,
-        )  # fmt: skip
+        result = curl(f"http://127.0.0.1:{relay.port}/hello.txt")
     assert result.stdout == b"hello, world\n"
 
 

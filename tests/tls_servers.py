@@ -14,7 +14,6 @@ import re
 import signal
 import socket
 import ssl
-import struct
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from conftest import (
     Server,
     assert_port_in_use,
     read_line,
+    reset_on_close,
     run,
     start_server,
     tls_args,
@@ -314,10 +314,7 @@ def test_a_client_that_resets_mid_echo_is_one_line(
     raw = socket.create_connection(server.address, TIMEOUT)
     with context.wrap_socket(raw, server_hostname="localhost") as tls:
         tls.sendall(b"x" * 100_000)  # more than the echo can hold
-        # SO_LINGER with no time: close() sends RST, not FIN.
-        tls.setsockopt(
-            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-        )
+        reset_on_close(tls)
     # The server logs the reset (-v: a line for each step before it); or,
     # when OpenSSL reports it as an end with no close_notify, that.
     assert server.proc.stderr is not None
